@@ -1,0 +1,82 @@
+/*
+ * Asynchronous DNS client on the libev loop.  Queries are built and parsed
+ * with ldns's wire-format functions and sent over UDP to the configured
+ * resolvers, with TCP when an answer is truncated, per-try timeouts,
+ * retries across resolvers, and one shared query for concurrent lookups
+ * of the same name and type.  Answers, positive and negative (RFC 2308),
+ * are cached by TTL in a cache bounded in entries and bytes.
+ *
+ * In zone mode (dns_add_zone_file) lookups are answered from local zone
+ * files instead and no packet is sent.
+ */
+#ifndef ROUTER_DNS_H
+#define ROUTER_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <ldns/ldns.h>
+
+enum dns_status {
+	DNS_OK,			/* rrs holds at least one record */
+	DNS_NXDOMAIN,		/* the name does not exist */
+	DNS_NODATA,		/* the name exists, no record of that type */
+	DNS_SERVFAIL,		/* server failure, refusal or bad answer */
+	DNS_TIMEOUT,		/* no answer from any resolver in time */
+};
+
+struct dns_answer {
+	enum dns_status	 status;
+	/*
+	 * Records of the requested type owned by the requested name (after
+	 * following CNAMEs), NULL unless status is DNS_OK.  Owned by the DNS
+	 * module and valid only during the callback: clone what you keep.
+	 */
+	const ldns_rr_list *rrs;
+	uint32_t	 ttl;	/* remaining TTL; negative TTL for NXDOMAIN/NODATA */
+	int		 secure;	/* answer carried the AD bit (informational) */
+};
+
+typedef void dns_cb(void *arg, const struct dns_answer *);
+
+struct dns_ctx;
+struct dns_query;
+
+struct dns_config {
+	double		 timeout;	/* seconds per try, default 2 */
+	int		 attempts;	/* tries per resolver, default 2 */
+	size_t		 cache_max_entries;	/* default 100000 */
+	size_t		 cache_max_bytes;	/* default 64 MiB */
+};
+
+struct dns_ctx	*dns_new(struct ev_loop *, const struct dns_config *);
+void		 dns_free(struct dns_ctx *);
+
+/* "ADDR", "ADDR:PORT", "[V6ADDR]:PORT".  Returns 0 or -1 (invalid). */
+int		 dns_add_resolver(struct dns_ctx *, const char *addrport);
+/* Read the nameserver lines of a resolv.conf file.  Returns the count added. */
+int		 dns_add_resolv_conf(struct dns_ctx *, const char *path);
+/*
+ * Load a master file (RFC 1035 syntax, absolute names or $ORIGIN).  Once
+ * a zone file is loaded, every lookup is answered locally: names under a
+ * loaded zone's apex from its records, other names with NXDOMAIN.
+ * Returns 0, or -1 with a message in err.
+ */
+int		 dns_add_zone_file(struct dns_ctx *, const char *path,
+		    char *err, size_t errsz);
+
+/*
+ * Start a lookup of name (absolute or relative to the root) and type.
+ * The callback runs exactly once, from the event loop and never from
+ * inside dns_lookup(), unless the query is cancelled first.  Returns a
+ * handle that stays valid until the callback returns or dns_cancel().
+ */
+struct dns_query *dns_lookup(struct dns_ctx *, const char *name,
+		    ldns_rr_type type, dns_cb *cb, void *arg);
+void		 dns_cancel(struct dns_query *);
+
+/* Queries sent on the wire since start (for tests and statistics). */
+uint64_t	 dns_queries_sent(const struct dns_ctx *);
+
+#endif
