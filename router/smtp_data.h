@@ -1,0 +1,43 @@
+/*
+ * The DATA stream scanner: finds the end of a message in dot-stuffed SMTP
+ * data and flags bare CR and bare LF.  Only CRLF "." CRLF ends the data
+ * (RFC 5321 section 4.1.1.4); any other line ending is an error, because
+ * a destination might read it as the end of data (SMTP smuggling).
+ *
+ * The bytes are passed on still dot-stuffed: the relay copies lines from
+ * one SMTP session to another, so it never needs to remove the stuffing.
+ */
+#ifndef ROUTER_SMTP_DATA_H
+#define ROUTER_SMTP_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum data_scan_state {
+	DATA_LINE_START,	/* at the start of a line */
+	DATA_MID,		/* inside a line */
+	DATA_CR,		/* after a CR inside a line */
+	DATA_DOT,		/* after "." at a line start (held back) */
+	DATA_DOT_CR,		/* after "." CR at a line start (held back) */
+};
+
+struct data_scan {
+	enum data_scan_state	 state;
+	int			 bare_cr;	/* a CR not followed by LF */
+	int			 bare_lf;	/* an LF not preceded by CR */
+	uint64_t		 bytes;		/* message bytes passed on */
+};
+
+void	data_scan_init(struct data_scan *);
+
+/*
+ * Scan len bytes of in.  Bytes of the message are copied to out, which
+ * must have room for len + 2 bytes; *outlen is set to their count.  The
+ * end marker is never copied.  Returns the number of bytes of in consumed;
+ * *done is set when the end marker was found, and then the bytes after it
+ * belong to the next command.
+ */
+size_t	data_scan(struct data_scan *, const char *in, size_t len, char *out,
+	    size_t *outlen, int *done);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * Unit tests for the DATA stream scanner (router/smtp_data.c).  RFC 5321
+ * section 4.1.1.4: only CRLF "." CRLF ends the data; section 2.3.8: bare
+ * CR and bare LF are not line endings.
+ */
+#include <string.h>
+
+#include "check.h"
+#include "smtp_data.h"
+
+struct scan_case {
+	const char	*in;
+	const char	*want_out;	/* bytes passed on */
+	int		 want_done;
+	size_t		 want_used;
+	int		 bare_cr, bare_lf;
+};
+
+static const struct scan_case scan_cases[] = {
+	{ "Subject: x\r\n\r\nbody\r\n.\r\n", "Subject: x\r\n\r\nbody\r\n", 1,
+	    23, 0, 0 },
+	{ ".\r\n", "", 1, 3, 0, 0 },
+	/* Dot-stuffed lines pass through still stuffed. */
+	{ "..hidden\r\n.\r\nQUIT\r\n", "..hidden\r\n", 1, 13, 0, 0 },
+	{ "a\r\n.x\r\n", "a\r\n.x\r\n", 0, 7, 0, 0 },
+	/* Smuggling variants: none of these ends the data. */
+	{ "a\n.\nb", "a\n.\nb", 0, 5, 0, 1 },
+	{ "a\n.\r\nb", "a\n", 1, 5, 0, 1 },
+	{ "a\r.\rb", "a\r.\rb", 0, 5, 1, 0 },
+	{ "a\r\n.\rb", "a\r\n.\rb", 0, 6, 1, 0 },
+	{ "a\r\n.\nb", "a\r\n.\nb", 0, 6, 0, 1 },
+	{ "a\rb\r\n", "a\rb\r\n", 0, 5, 1, 0 },
+};
+
+static void
+test_scan_table(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(scan_cases) / sizeof(scan_cases[0]); i++) {
+		const struct scan_case *c = &scan_cases[i];
+		struct data_scan ds;
+		char out[64];
+		size_t outlen, used;
+		int done;
+
+		data_scan_init(&ds);
+		used = data_scan(&ds, c->in, strlen(c->in), out, &outlen, &done);
+		out[outlen] = '\0';
+		CHECK_STR(out, c->want_out);
+		CHECK_INT(done, c->want_done);
+		CHECK_INT(used, c->want_used);
+		CHECK_INT(ds.bare_cr, c->bare_cr);
+		CHECK_INT(ds.bare_lf, c->bare_lf);
+	}
+}
+
+/* The end marker split across reads is still found, byte by byte. */
+static void
+test_scan_split(void)
+{
+	const char *msg = "line\r\n..dot\r\n.\r\n";
+	char out[64], all[64];
+	size_t i, outlen, total = 0;
+	struct data_scan ds;
+	int done = 0;
+
+	data_scan_init(&ds);
+	for (i = 0; i < strlen(msg) && !done; i++) {
+		data_scan(&ds, msg + i, 1, out, &outlen, &done);
+		memcpy(all + total, out, outlen);
+		total += outlen;
+	}
+	all[total] = '\0';
+	CHECK(done);
+	CHECK_INT(i, strlen(msg));
+	CHECK_STR(all, "line\r\n..dot\r\n");
+	CHECK_INT(ds.bytes, 13);
+}
+
+int
+main(void)
+{
+	RUN(test_scan_table);
+	RUN(test_scan_split);
+	CHECK_SUMMARY();
+}
