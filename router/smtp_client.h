@@ -39,18 +39,35 @@ enum smtp_client_event {
 	SMTP_CLIENT_END,	/* reply to the final dot */
 	SMTP_CLIENT_LOST,	/* connection lost or timed out mid-transaction */
 };
+/*
+ * After SMTP_CLIENT_FAILED or SMTP_CLIENT_LOST the client frees itself
+ * once the callback returns: the owner must not use it again.
+ */
 
 typedef void smtp_client_cb(void *arg, enum smtp_client_event,
     const struct smtp_reply *);
 
+/*
+ * Zero in a numeric field selects its default.  command_timeout is shorter
+ * than the 5 minutes RFC 5321 section 4.5.3.2 suggests for MAIL and RCPT,
+ * because a sender is waiting on the other side of the relay.
+ * data_end_timeout stays below the 10 minutes that the sender waits for
+ * the reply to its own final dot, so the sender hears our 451 first.
+ */
 struct smtp_client_config {
-	const char	*hostname;	/* our EHLO name */
+	const char	*hostname;	/* our EHLO name, required */
 	int		 port;		/* destination port, default 25 */
-	double		 connect_timeout;	/* seconds */
-	double		 command_timeout;	/* seconds, per reply */
-	double		 data_end_timeout;	/* seconds, reply to the dot */
-	size_t		 out_high_water;	/* bytes buffered before backpressure */
+	double		 connect_timeout;	/* seconds, default 30 */
+	double		 command_timeout;	/* seconds per reply, default 60 */
+	double		 data_end_timeout;	/* seconds, reply to the dot, default 300 */
+	size_t		 out_high_water;	/* bytes buffered before backpressure,
+						   default 256 KiB */
 };
+
+/* Bytes that one smtp_client_write() may add beyond the high-water mark. */
+#define SMTP_CLIENT_WRITE_MAX	(1024 * 1024)
+/* Longest address smtp_client_new() and smtp_client_rcpt() accept. */
+#define SMTP_CLIENT_ADDR_MAX	512
 
 struct smtp_client;
 
@@ -59,29 +76,108 @@ struct smtp_client;
  * ("" for the null sender) with SIZE=size when size > 0 and the server
  * offers SIZE, and BODY=8BITMIME when body_8bit and the server offers it.
  * The callback never runs from inside this call.
+ *
+ * Addresses (here and in smtp_client_rcpt()) come without angle brackets,
+ * at most SMTP_CLIENT_ADDR_MAX bytes, without control characters or
+ * "<>": the caller has parsed them already, so anything else is a broken
+ * invariant and aborts, because it could inject a command.
+ *
+ * Local failures give SMTP_CLIENT_FAILED with reply->local set:
+ * 556 5.1.10 null MX; 451 4.4.4 no such domain or no address for its MX;
+ * 451 4.4.3 DNS failure; 451 4.4.1 no MX host answered; 451 4.4.2
+ * connection lost or protocol error; 552 5.3.4 message larger than the
+ * server's SIZE; 554 5.4.6 the MX is this relay (mail loop).  When every
+ * address was tried and every host rejected us with 5xx (greeting or
+ * HELO), the last 5xx is passed on; else the last 4xx from a host, else
+ * the last local failure.
  */
 struct smtp_client *smtp_client_new(struct ev_loop *, struct dns_ctx *,
 		    const struct smtp_client_config *, const char *domain,
 		    const char *mail_from, size_t size, int body_8bit,
 		    smtp_client_cb *, void *arg);
-/* Queue RCPT TO:<addr>; answered by one SMTP_CLIENT_RCPT event. */
+/*
+ * Queue RCPT TO:<addr>; answered by one SMTP_CLIENT_RCPT event.  Valid
+ * after SMTP_CLIENT_READY and before smtp_client_data().  With PIPELINING
+ * the commands go out together and the replies come back in order;
+ * without it each RCPT waits for the previous reply.
+ */
 void		 smtp_client_rcpt(struct smtp_client *, const char *addr);
 /* Send DATA; answered by SMTP_CLIENT_DATA. */
 void		 smtp_client_data(struct smtp_client *);
 /*
  * Queue message bytes (dot-stuffed, CRLF line ends) after a 354.
  * Returns the bytes still free below the high-water mark; at zero the
- * owner stops reading its own peer until SMTP_CLIENT_DRAIN.
+ * owner stops reading its own peer until SMTP_CLIENT_DRAIN, which comes
+ * once the buffer is below half the mark.  One call may pass the mark by
+ * at most SMTP_CLIENT_WRITE_MAX bytes; more is a broken invariant.
  */
 size_t		 smtp_client_write(struct smtp_client *, const void *, size_t);
-/* Send the final ".\r\n"; answered by SMTP_CLIENT_END. */
+/*
+ * Send the final ".\r\n" (after a CRLF if the message did not end with
+ * one); answered by SMTP_CLIENT_END.
+ */
 void		 smtp_client_end(struct smtp_client *);
-/* Send QUIT if idle, then close and free; no further callbacks. */
+/*
+ * Send QUIT if idle, then close and free; no further callbacks.  With a
+ * command or the message in flight it closes at once, as abort does.
+ * Safe to call from inside the callback, and in every state.
+ */
 void		 smtp_client_quit(struct smtp_client *);
-/* Close at once without the final dot and free; no further callbacks. */
+/*
+ * Close at once without the final dot and free; no further callbacks.
+ * Safe to call from inside the callback, and in every state.
+ */
 void		 smtp_client_abort(struct smtp_client *);
 
 /* Peer's EHLO name from its greeting, for loop detection ("" if none). */
 const char	*smtp_client_peer_name(const struct smtp_client *);
+/* Session id that this client's log lines carry, for the owner's logs. */
+const char	*smtp_client_id(const struct smtp_client *);
+
+/*
+ * Reply parsing, exposed for the unit tests.  A reply is fed one line at
+ * a time, without its CRLF.  Lines may be at most 1000 bytes with the
+ * CRLF (RFC 5321 section 4.5.3.1.5), a reply at most
+ * SMTP_REPLY_LINES_MAX lines.  Every line must carry the same 3-digit
+ * code, 2xx to 5xx.  An enhanced status code (RFC 3463) on the first line
+ * goes to reply.enhanced, and is removed from the text of every line that
+ * repeats it.
+ */
+#define SMTP_REPLY_LINE_MAX	1000	/* bytes, CRLF included */
+#define SMTP_REPLY_LINES_MAX	100
+
+enum smtp_reply_status {
+	SMTP_REPLY_DONE,	/* last line parsed: reply is complete */
+	SMTP_REPLY_MORE,	/* continuation line parsed ("250-") */
+	SMTP_REPLY_MALFORMED,	/* bad code, separator or code mismatch */
+	SMTP_REPLY_TOO_LARGE,	/* line or line count over the limit */
+};
+
+struct smtp_reply_parser {
+	struct smtp_reply	 reply;
+	size_t			 lines;	/* lines parsed so far */
+	size_t			 textlen;
+};
+
+void		 smtp_reply_begin(struct smtp_reply_parser *);
+enum smtp_reply_status smtp_reply_line(struct smtp_reply_parser *,
+		    const char *line, size_t len);
+
+/* Service extensions from an EHLO reply (RFC 5321 section 4.1.1.1). */
+struct smtp_ehlo {
+	int			 pipelining;	/* RFC 2920 */
+	int			 eightbitmime;	/* RFC 6152 */
+	int			 starttls;	/* RFC 3207 */
+	int			 smtputf8;	/* RFC 6531 */
+	int			 size;		/* RFC 1870 SIZE offered */
+	unsigned long long	 size_max;	/* its limit; 0 for none */
+};
+
+/*
+ * Record the extension named by one EHLO line after the first (text
+ * after "250-" or "250 ", without CRLF).  Unknown keywords are ignored.
+ */
+void		 smtp_ehlo_keyword(struct smtp_ehlo *, const char *text,
+		    size_t len);
 
 #endif

@@ -1,0 +1,387 @@
+/*
+ * router: the relay daemon.  Parses the command line, loads the relay key
+ * and SRS secrets, sets up the DNS client (resolvers or zone files), binds
+ * the listening sockets and runs the libev loop until SIGTERM or SIGINT.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <sodium.h>
+
+#include "dns.h"
+#include "log.h"
+#include "record.h"
+#include "route.h"
+#include "smtp_server.h"
+#include "srs.h"
+#include "xmalloc.h"
+
+#define MAX_LISTEN	16
+#define MAX_ZONES	64
+#define MAX_RESOLVERS	8
+
+struct listener {
+	ev_io	 io;
+	int	 fd;
+	const struct smtp_server_config *cfg;
+};
+
+struct options {
+	const char	*listen[MAX_LISTEN];
+	size_t		 nlisten;
+	const char	*zones[MAX_ZONES];
+	size_t		 nzones;
+	const char	*resolvers[MAX_RESOLVERS];
+	size_t		 nresolvers;
+	const char	*hostname;
+	const char	*relay_key;
+	const char	*srs_domain;
+	const char	*srs_secret;
+	int		 smtp_port;
+	size_t		 max_size;
+	int		 log_addresses;
+	int		 verbose;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+"usage: router --listen ADDR:PORT [--listen ...] --hostname NAME\n"
+"              --relay-key FILE --srs-domain DOMAIN --srs-secret FILE\n"
+"              [--resolver ADDR[:PORT]]... [--zone FILE]... [--smtp-port PORT]\n"
+"              [--max-size BYTES] [--log-addresses] [-v]\n"
+"\n"
+"  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
+"  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
+"  --relay-key FILE       relay key pair from \"dnsconf relay-keygen\"\n"
+"  --srs-domain DOMAIN    domain of rewritten senders; its MX points at this relay\n"
+"  --srs-secret FILE      HMAC secrets for SRS, one per line, the first signs\n"
+"  --resolver ADDR[:PORT] DNS server to query (repeatable; default: the\n"
+"                         nameservers of /etc/resolv.conf)\n"
+"  --zone FILE            answer lookups from this zone file instead of DNS\n"
+"                         (repeatable)\n"
+"  --smtp-port PORT       TCP port of destination mail exchangers (default 25)\n"
+"  --max-size BYTES       largest message accepted (default 26214400)\n"
+"  --log-addresses        log mail addresses and client IPs in plain text\n"
+"                         (default: keyed hashes)\n"
+"  -v                     log debug messages\n"
+"  -h, --help             show this help\n");
+}
+
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "relay-key", required_argument, NULL, 'k' },
+		{ "srs-domain", required_argument, NULL, 'd' },
+		{ "srs-secret", required_argument, NULL, 's' },
+		{ "resolver", required_argument, NULL, 'r' },
+		{ "zone", required_argument, NULL, 'z' },
+		{ "smtp-port", required_argument, NULL, 'p' },
+		{ "max-size", required_argument, NULL, 'm' },
+		{ "log-addresses", no_argument, NULL, 'A' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->smtp_port = 25;
+	o->max_size = 25 * 1024 * 1024;
+	while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (o->nlisten >= MAX_LISTEN)
+				goto toomany;
+			o->listen[o->nlisten++] = optarg;
+			break;
+		case 'z':
+			if (o->nzones >= MAX_ZONES)
+				goto toomany;
+			o->zones[o->nzones++] = optarg;
+			break;
+		case 'r':
+			if (o->nresolvers >= MAX_RESOLVERS)
+				goto toomany;
+			o->resolvers[o->nresolvers++] = optarg;
+			break;
+		case 'H': o->hostname = optarg; break;
+		case 'k': o->relay_key = optarg; break;
+		case 'd': o->srs_domain = optarg; break;
+		case 's': o->srs_secret = optarg; break;
+		case 'A': o->log_addresses = 1; break;
+		case 'v': o->verbose = 1; break;
+		case 'p':
+			o->smtp_port = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || o->smtp_port < 1 ||
+			    o->smtp_port > 65535) {
+				fprintf(stderr, "router: invalid --smtp-port "
+				    "\"%s\": expected 1-65535\n", optarg);
+				return -1;
+			}
+			break;
+		case 'm':
+			o->max_size = (size_t)strtoull(optarg, &end, 10);
+			if (*end != '\0' || o->max_size == 0) {
+				fprintf(stderr, "router: invalid --max-size "
+				    "\"%s\": expected a byte count\n", optarg);
+				return -1;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "router: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		return -1;
+	}
+	if (o->nlisten == 0 || o->relay_key == NULL ||
+	    o->srs_domain == NULL || o->srs_secret == NULL) {
+		fprintf(stderr, "router: --listen, --relay-key, --srs-domain "
+		    "and --srs-secret are required (see router -h)\n");
+		return -1;
+	}
+	return 0;
+toomany:
+	fprintf(stderr, "router: too many --%s options\n",
+	    c == 'l' ? "listen" : c == 'z' ? "zone" : "resolver");
+	return -1;
+}
+
+/* Parse "ADDR:PORT", "[V6]:PORT" into a socket address. */
+static int
+parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *hs = spec;
+	size_t hl;
+	long port;
+	char *end;
+
+	if (spec[0] == '[') {
+		const char *rb = strchr(spec, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		hs = spec + 1;
+		hl = (size_t)(rb - hs);
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(spec, ':')) == NULL)
+			return -1;
+		hl = (size_t)(colon - spec);
+	}
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, hs, hl);
+	host[hl] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+open_listener(const char *spec)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1;
+
+	if (parse_listen(spec, &ss, &len) < 0) {
+		fprintf(stderr, "router: invalid --listen \"%s\": expected "
+		    "ADDR:PORT or [IPV6]:PORT\n", spec);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "router: socket for %s: %s\n", spec,
+		    strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 512) < 0) {
+		fprintf(stderr, "router: cannot listen on %s: %s\n", spec,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = (struct listener *)w;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, i;
+
+	/* Take a bounded batch per wakeup so one listener cannot starve others. */
+	for (i = 0; i < 64; i++) {
+		len = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn("event=accept-failed error=\"%s\"",
+				    strerror(errno));
+			return;
+		}
+		smtp_server_accept(loop, l->cfg, fd, (struct sockaddr *)&ss, len);
+	}
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_notice("event=stop signal=%d", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int
+setup_dns(struct dns_ctx *dns, const struct options *o)
+{
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < o->nzones; i++)
+		if (dns_add_zone_file(dns, o->zones[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "router: zone file %s: %s\n",
+			    o->zones[i], err);
+			return -1;
+		}
+	for (i = 0; i < o->nresolvers; i++)
+		if (dns_add_resolver(dns, o->resolvers[i]) < 0) {
+			fprintf(stderr, "router: invalid --resolver \"%s\": "
+			    "expected ADDR or ADDR:PORT\n", o->resolvers[i]);
+			return -1;
+		}
+	if (o->nzones == 0 && o->nresolvers == 0 &&
+	    dns_add_resolv_conf(dns, "/etc/resolv.conf") <= 0) {
+		fprintf(stderr, "router: no --resolver given and no nameserver "
+		    "in /etc/resolv.conf\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct smtp_server_config cfg;
+	static struct rec_relay_key relay_key;
+	static struct srs srs;
+	static struct listener listeners[MAX_LISTEN];
+	struct options o;
+	struct ev_loop *loop;
+	struct dns_ctx *dns;
+	ev_signal sigterm, sigint;
+	char err[512], hostbuf[256];
+	size_t i;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "router: libsodium initialisation failed\n");
+		return 1;
+	}
+	if (parse_options(argc, argv, &o) < 0)
+		return 2;
+	log_init("router", o.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (rec_relay_key_load(&relay_key, o.relay_key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "router: relay key %s: %s\n", o.relay_key, err);
+		return 1;
+	}
+	if (srs_init(&srs, o.srs_domain, o.srs_secret, err, sizeof(err)) < 0) {
+		fprintf(stderr, "router: SRS secret %s: %s\n", o.srs_secret, err);
+		return 1;
+	}
+	log_set_addr_key(srs.secret[0], srs.secret_len[0], o.log_addresses);
+	if (o.hostname == NULL) {
+		if (gethostname(hostbuf, sizeof(hostbuf)) < 0)
+			snprintf(hostbuf, sizeof(hostbuf), "localhost");
+		hostbuf[sizeof(hostbuf) - 1] = '\0';
+		o.hostname = hostbuf;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	loop = EV_DEFAULT;
+	dns = dns_new(loop, &(struct dns_config){ .timeout = 2., .attempts = 2,
+	    .cache_max_entries = 100000, .cache_max_bytes = 64 << 20 });
+	if (setup_dns(dns, &o) < 0)
+		return 1;
+
+	cfg.hostname = o.hostname;
+	cfg.max_size = o.max_size;
+	cfg.max_rcpts = 100;
+	cfg.idle_timeout = 300.;
+	cfg.client.hostname = o.hostname;
+	cfg.client.port = o.smtp_port;
+	cfg.client.connect_timeout = 30.;
+	cfg.client.command_timeout = 60.;
+	cfg.client.data_end_timeout = 300.;
+	cfg.client.out_high_water = 256 * 1024;
+	cfg.srs = &srs;
+	cfg.dns = dns;
+	cfg.route = route_new(loop, dns, &relay_key, 100000, 64 << 20);
+
+	for (i = 0; i < o.nlisten; i++) {
+		struct listener *l = &listeners[i];
+
+		if ((l->fd = open_listener(o.listen[i])) < 0)
+			return 1;
+		l->cfg = &cfg;
+		ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
+		ev_io_start(loop, &l->io);
+		log_notice("event=listen address=%s", o.listen[i]);
+	}
+	ev_signal_init(&sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&sigint, stop_cb, SIGINT);
+	ev_signal_start(loop, &sigterm);
+	ev_signal_start(loop, &sigint);
+	log_notice("event=start hostname=%s srs-domain=%s relay-kid=%08x",
+	    o.hostname, srs.domain, relay_key.kid);
+	ev_run(loop, 0);
+	route_free(cfg.route);
+	dns_free(dns);
+	log_notice("event=exit");
+	return 0;
+}

@@ -1,0 +1,371 @@
+/*
+ * Routing lookups.  Each lookup is a small state machine driven by DNS
+ * callbacks:
+ *
+ *   DOMAIN  --_er.DOMAIN answered-->  RULE(0) --NXDOMAIN/NODATA--> RULE(1) ...
+ *     |                                 |
+ *     +--> NOT_OURS / TEMPFAIL          +--> verdict (FORWARD, REJECT,
+ *                                            DROP, NO_RULE, TEMPFAIL)
+ *
+ * The candidates are tried in order: the full local part, the local part
+ * without its "+tag", then the catch-all.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "dns.h"
+#include "log.h"
+#include "route.h"
+#include "xmalloc.h"
+
+#define ROUTE_MAX_CANDIDATES	3
+#define ROUTE_MAX_RRS		16	/* TXT records considered per name */
+
+struct route_ctx {
+	struct ev_loop		*loop;
+	struct dns_ctx		*dns;
+	const struct rec_relay_key *relay_key;
+	struct cache		*rules;
+};
+
+struct route_candidate {
+	char	local[REC_MAX_ADDR + 1];
+	int	catch_all;
+};
+
+struct route_lookup {
+	struct route_ctx	*ctx;
+	route_cb		*cb;
+	void			*arg;
+	struct dns_query	*query;
+	char			 domain[256];
+	struct rec_domain	 dom;
+	struct route_candidate	 cand[ROUTE_MAX_CANDIDATES];
+	size_t			 ncand;
+	size_t			 idx;
+	char			 owner[300];
+};
+
+static void route_rule_free(void *);
+static void route_domain_answer(void *, const struct dns_answer *);
+static void route_rule_answer(void *, const struct dns_answer *);
+static void route_next_candidate(struct route_lookup *);
+
+struct route_ctx *
+route_new(struct ev_loop *loop, struct dns_ctx *dns,
+    const struct rec_relay_key *relay_key, size_t max_entries,
+    size_t max_bytes)
+{
+	struct route_ctx *ctx = xcalloc(1, sizeof(*ctx));
+
+	ctx->loop = loop;
+	ctx->dns = dns;
+	ctx->relay_key = relay_key;
+	ctx->rules = cache_new(max_entries, max_bytes, route_rule_free);
+	return ctx;
+}
+
+void
+route_free(struct route_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	cache_free(ctx->rules);
+	free(ctx);
+}
+
+static void
+route_rule_free(void *p)
+{
+	struct route_rule *r = p;
+	size_t i;
+
+	for (i = 0; i < r->ndsts; i++)
+		free(r->dsts[i]);
+	free(r->dsts);
+	free(r->message);
+	free(r);
+}
+
+/* Report the verdict and free the lookup. */
+static void
+route_finish(struct route_lookup *lk, enum route_verdict verdict,
+    const struct route_rule *rule, const char *enhanced, const char *reason)
+{
+	struct route_result res = {
+		.verdict = verdict,
+		.rule = rule,
+		.enhanced = enhanced,
+		.reason = reason,
+	};
+
+	lk->cb(lk->arg, &res);
+	free(lk);
+}
+
+static enum route_verdict
+route_verdict_of(const struct route_rule *rule)
+{
+	switch (rule->action) {
+	case REC_ACT_FORWARD:
+		return ROUTE_FORWARD;
+	case REC_ACT_REJECT:
+		return ROUTE_REJECT;
+	case REC_ACT_DROP:
+		return ROUTE_DROP;
+	}
+	fatal_invariant("rule with unknown action");
+}
+
+static void
+route_tempfail_dns(struct route_lookup *lk, const struct dns_answer *ans)
+{
+	if (ans->status == DNS_TIMEOUT)
+		route_finish(lk, ROUTE_TEMPFAIL, NULL, "4.4.3",
+		    "DNS lookup of the routing rules timed out");
+	else
+		route_finish(lk, ROUTE_TEMPFAIL, NULL, "4.4.3",
+		    "DNS lookup of the routing rules failed");
+}
+
+struct route_lookup *
+route_lookup(struct route_ctx *ctx, const char *local, const char *domain,
+    route_cb *cb, void *arg)
+{
+	struct route_lookup *lk = xcalloc(1, sizeof(*lk));
+	char name[300];
+	const char *plus;
+
+	lk->ctx = ctx;
+	lk->cb = cb;
+	lk->arg = arg;
+	snprintf(lk->domain, sizeof(lk->domain), "%s", domain);
+
+	snprintf(lk->cand[lk->ncand++].local, REC_MAX_ADDR + 1, "%s", local);
+	plus = strchr(local, '+');
+	if (plus != NULL && plus != local)
+		snprintf(lk->cand[lk->ncand++].local, REC_MAX_ADDR + 1, "%.*s",
+		    (int)(plus - local), local);
+	lk->cand[lk->ncand++].catch_all = 1;
+
+	snprintf(name, sizeof(name), "_er.%s.", domain);
+	lk->query = dns_lookup(ctx->dns, name, LDNS_RR_TYPE_TXT,
+	    route_domain_answer, lk);
+	return lk;
+}
+
+void
+route_cancel(struct route_lookup *lk)
+{
+	if (lk == NULL)
+		return;
+	if (lk->query != NULL)
+		dns_cancel(lk->query);
+	free(lk);
+}
+
+/*
+ * Join the character-strings of each TXT record in rrs into bufs, at most
+ * ROUTE_MAX_RRS records of at most REC_MAX_TXT bytes each; longer records
+ * are skipped.  Returns the number of records stored.
+ */
+static size_t
+route_join_txt(const ldns_rr_list *rrs, char bufs[][REC_MAX_TXT],
+    size_t lens[])
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < ldns_rr_list_rr_count(rrs) && n < ROUTE_MAX_RRS; i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(rrs, i);
+		size_t len = 0;
+		int fits = 1;
+
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT)
+			continue;
+		for (j = 0; j < ldns_rr_rd_count(rr) && fits; j++) {
+			const ldns_rdf *rdf = ldns_rr_rdf(rr, j);
+			const uint8_t *d = ldns_rdf_data(rdf);
+			size_t sz = ldns_rdf_size(rdf);
+
+			/* A character-string is a length octet and that many bytes. */
+			if (sz < 1 || (size_t)d[0] + 1 != sz ||
+			    len + d[0] > REC_MAX_TXT) {
+				fits = 0;
+				break;
+			}
+			memcpy(bufs[n] + len, d + 1, d[0]);
+			len += d[0];
+		}
+		if (!fits)
+			continue;
+		lens[n++] = len;
+	}
+	return n;
+}
+
+static void
+route_domain_answer(void *arg, const struct dns_answer *ans)
+{
+	/* Scratch space: each worker is single-threaded. */
+	static char bufs[ROUTE_MAX_RRS][REC_MAX_TXT];
+	struct route_lookup *lk = arg;
+	const char *ptrs[ROUTE_MAX_RRS];
+	size_t lens[ROUTE_MAX_RRS], n, i;
+	enum rec_status st;
+
+	lk->query = NULL;
+	switch (ans->status) {
+	case DNS_OK:
+		break;
+	case DNS_NXDOMAIN:
+	case DNS_NODATA:
+		route_finish(lk, ROUTE_NOT_OURS, NULL, NULL, NULL);
+		return;
+	case DNS_SERVFAIL:
+	case DNS_TIMEOUT:
+		route_tempfail_dns(lk, ans);
+		return;
+	}
+	n = route_join_txt(ans->rrs, bufs, lens);
+	for (i = 0; i < n; i++)
+		ptrs[i] = bufs[i];
+	st = rec_domain_parse(&lk->dom, ptrs, lens, n);
+	if (st == REC_NONE) {
+		route_finish(lk, ROUTE_NOT_OURS, NULL, NULL, NULL);
+		return;
+	}
+	if (st != REC_OK) {
+		log_warn("event=route-domain-record domain=%s status=%s",
+		    lk->domain, rec_status_str(st));
+		route_finish(lk, ROUTE_TEMPFAIL, NULL, "4.3.5",
+		    "The domain's routing record is invalid");
+		return;
+	}
+	lk->idx = 0;
+	route_next_candidate(lk);
+}
+
+/* Look up the rule for candidate lk->idx, from the cache or DNS. */
+static void
+route_next_candidate(struct route_lookup *lk)
+{
+	struct route_candidate *c;
+	char label[REC_LABEL_LEN + 1];
+	struct route_rule *rule;
+
+	if (lk->idx >= lk->ncand) {
+		route_finish(lk, ROUTE_NO_RULE, NULL, NULL, NULL);
+		return;
+	}
+	c = &lk->cand[lk->idx];
+	rec_label(label, lk->dom.salt, c->local, strlen(c->local),
+	    c->catch_all);
+	snprintf(lk->owner, sizeof(lk->owner), "%s._er.%s.", label,
+	    lk->domain);
+	rule = cache_get(lk->ctx->rules, lk->owner, ev_now(lk->ctx->loop),
+	    NULL);
+	if (rule != NULL) {
+		route_finish(lk, route_verdict_of(rule), rule, NULL, NULL);
+		return;
+	}
+	lk->query = dns_lookup(lk->ctx->dns, lk->owner, LDNS_RR_TYPE_TXT,
+	    route_rule_answer, lk);
+}
+
+/* Copy a verified rule into its compact cached form. */
+static struct route_rule *
+route_rule_new(const struct rec_rule *r, size_t *size)
+{
+	struct route_rule *rule = xcalloc(1, sizeof(*rule));
+	size_t i;
+
+	rule->action = r->action;
+	rule->message = xstrdup(r->message);
+	rule->ndsts = r->ndsts;
+	rule->dsts = xcalloc(r->ndsts ? r->ndsts : 1, sizeof(char *));
+	*size = sizeof(*rule) + strlen(r->message) + 1 +
+	    r->ndsts * sizeof(char *);
+	for (i = 0; i < r->ndsts; i++) {
+		rule->dsts[i] = xstrdup(r->dsts[i]);
+		*size += strlen(r->dsts[i]) + 1;
+	}
+	return rule;
+}
+
+static void
+route_rule_tempfail(struct route_lookup *lk, enum rec_status st)
+{
+	log_warn("event=route-rule-invalid domain=%s owner=%s status=%s",
+	    lk->domain, lk->owner, rec_status_str(st));
+	if (st == REC_EXPIRED)
+		route_finish(lk, ROUTE_TEMPFAIL, NULL, "4.7.5",
+		    "The routing rule for this address has expired");
+	else
+		route_finish(lk, ROUTE_TEMPFAIL, NULL, "4.7.5",
+		    "The routing rule for this address failed verification");
+}
+
+static void
+route_rule_answer(void *arg, const struct dns_answer *ans)
+{
+	static char bufs[ROUTE_MAX_RRS][REC_MAX_TXT];
+	static struct rec_rule rr;
+	struct route_lookup *lk = arg;
+	size_t lens[ROUTE_MAX_RRS], n, i, size;
+	enum rec_status st = REC_NONE, first = REC_NONE;
+	struct route_rule *rule;
+	uint64_t now = (uint64_t)time(NULL);
+	double ttl;
+
+	lk->query = NULL;
+	switch (ans->status) {
+	case DNS_OK:
+		break;
+	case DNS_NXDOMAIN:
+	case DNS_NODATA:
+		lk->idx++;
+		route_next_candidate(lk);
+		return;
+	case DNS_SERVFAIL:
+	case DNS_TIMEOUT:
+		route_tempfail_dns(lk, ans);
+		return;
+	}
+	n = route_join_txt(ans->rrs, bufs, lens);
+	for (i = 0; i < n; i++) {
+		st = rec_rule_verify(&rr, &lk->dom, lk->owner, lk->domain,
+		    bufs[i], lens[i], lk->ctx->relay_key, now);
+		if (st == REC_OK)
+			break;
+		if (first == REC_NONE)
+			first = st;
+	}
+	if (st != REC_OK) {
+		if (first == REC_NONE) {
+			/* TXT records that are not ER1 rules: no rule here. */
+			lk->idx++;
+			route_next_candidate(lk);
+			return;
+		}
+		route_rule_tempfail(lk, first);
+		return;
+	}
+	rule = route_rule_new(&rr, &size);
+	ttl = ans->ttl;
+	if (rr.expires - now < ttl)
+		ttl = (double)(rr.expires - now);
+	cache_put(lk->ctx->rules, lk->owner, rule, size,
+	    ev_now(lk->ctx->loop), ttl);
+	/* The cache may drop an entry that cannot fit; look it up again. */
+	rule = cache_get(lk->ctx->rules, lk->owner, ev_now(lk->ctx->loop), NULL);
+	if (rule == NULL) {
+		rule = route_rule_new(&rr, &size);
+		route_finish(lk, route_verdict_of(rule), rule, NULL, NULL);
+		route_rule_free(rule);
+		return;
+	}
+	route_finish(lk, route_verdict_of(rule), rule, NULL, NULL);
+}

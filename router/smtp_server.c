@@ -1,0 +1,1398 @@
+/*
+ * Inbound SMTP sessions (RFC 5321, with PIPELINING, SIZE, 8BITMIME and
+ * ENHANCEDSTATUSCODES).  A session reads commands one at a time; a command
+ * that needs other servers (RCPT, DATA, the final dot) puts the session in
+ * a waiting state, and reading resumes when the answer is known, so replies
+ * always go out in order.
+ *
+ *   INIT --EHLO/HELO--> READY --MAIL--> MAIL --RCPT--> RCPT_WAIT --+
+ *                         ^               ^                         |
+ *                         |               +------ reply sent -------+
+ *                         |               |
+ *                         |             DATA --> DATA_WAIT --354--> DATA
+ *                         |                                          |
+ *                         +------- reply sent <-- END_WAIT <--"."----+
+ *
+ * Any state goes to CLOSING on QUIT, a timeout or an I/O error.
+ *
+ * Forwarding: every destination domain of a transaction gets one outbound
+ * session (an "upstream").  RCPT is answered with the destinations' answers,
+ * DATA is streamed to every upstream as it arrives, and the final dot is
+ * answered only when every upstream has answered its own final dot.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "log.h"
+#include "route.h"
+#include "smtp_data.h"
+#include "smtp_server.h"
+#include "srs.h"
+#include "xmalloc.h"
+
+#define SMTP_LINE_MAX		512	/* command line, RFC 5321 4.5.3.1.4 */
+#define SMTP_IN_CAP		65536
+#define SMTP_OUT_CAP		65536
+#define SMTP_MAX_UPSTREAMS	8
+#define SMTP_MAX_OPS		32	/* destinations of one RCPT */
+#define SMTP_ADDR_BUF		512	/* a formatted address, quoting included */
+
+enum smtp_state {
+	SMTP_S_INIT,
+	SMTP_S_READY,
+	SMTP_S_MAIL,
+	SMTP_S_RCPT_WAIT,
+	SMTP_S_DATA_WAIT,
+	SMTP_S_DATA,
+	SMTP_S_END_WAIT,
+	SMTP_S_CLOSING,
+};
+
+enum upstream_state {
+	UP_CONNECTING,
+	UP_READY,
+	UP_DATA_WAIT,
+	UP_DATA,
+	UP_END_WAIT,
+	UP_DONE,		/* answered the final dot */
+	UP_FAILED,		/* reply holds the failure */
+};
+
+struct smtp_session;
+
+struct upstream {
+	struct smtp_session	*sess;
+	struct smtp_client	*client;
+	enum upstream_state	 state;
+	char			 domain[ADDR_DOMAIN_MAX + 1];
+	size_t			 naccepted;	/* recipients accepted here */
+	int			 blocked;	/* output above high water */
+	struct smtp_reply	 reply;		/* failure, or answer to "." */
+};
+
+/* One destination of the RCPT being processed. */
+struct rcpt_op {
+	struct upstream		*up;
+	char			 dst[SMTP_ADDR_BUF];
+	int			 sent;
+	int			 done;
+	struct smtp_reply	 reply;
+};
+
+struct smtp_session {
+	struct ev_loop		*loop;
+	const struct smtp_server_config *cfg;
+	int			 fd;
+	char			 id[17];
+	char			 peer_ip[INET6_ADDRSTRLEN];
+	enum smtp_state		 state;
+	const char		*end_reason;
+	ev_io			 rio, wio;
+	ev_timer		 idle;
+	ev_timer		 reaper;
+	struct buf		 in, out;
+	int			 discarding_line;	/* skipping an overlong line */
+	int			 in_process;	/* sess_process() is running */
+	int			 esmtp;
+	char			 helo[256];
+
+	/* The transaction. */
+	struct addr		 sender;
+	char			 sender_fwd[SMTP_ADDR_BUF];	/* SRS form */
+	size_t			 declared_size;
+	int			 body_8bit;
+	size_t			 nrcpt_tried;
+	size_t			 nrcpt_ok;
+	size_t			 nrcpt_drop;
+	char			 first_rcpt[SMTP_ADDR_BUF];
+	struct upstream		*ups[SMTP_MAX_UPSTREAMS];
+	size_t			 nups;
+
+	/* The RCPT in progress. */
+	struct addr		 rcpt;
+	char			 rcpt_str[SMTP_ADDR_BUF];
+	struct route_lookup	*lookup;
+	struct rcpt_op		 ops[SMTP_MAX_OPS];
+	size_t			 nops;
+
+	/* DATA */
+	struct data_scan	 scan;
+	int			 too_big;
+	int			 upstream_lost;
+};
+
+static size_t smtp_nsessions;
+
+static void sess_process(struct smtp_session *);
+static void sess_close(struct smtp_session *, const char *reason);
+static void sess_flush(struct smtp_session *);
+static void sess_up_event(void *, enum smtp_client_event,
+    const struct smtp_reply *);
+
+static const char *
+smtp_state_name(enum smtp_state st)
+{
+	switch (st) {
+	case SMTP_S_INIT:	return "init";
+	case SMTP_S_READY:	return "ready";
+	case SMTP_S_MAIL:	return "mail";
+	case SMTP_S_RCPT_WAIT:	return "rcpt-wait";
+	case SMTP_S_DATA_WAIT:	return "data-wait";
+	case SMTP_S_DATA:	return "data";
+	case SMTP_S_END_WAIT:	return "end-wait";
+	case SMTP_S_CLOSING:	return "closing";
+	}
+	fatal_invariant("unknown SMTP server state");
+}
+
+static void
+sess_set_state(struct smtp_session *s, enum smtp_state st)
+{
+	log_debug("sid=%s event=state from=%s to=%s", s->id,
+	    smtp_state_name(s->state), smtp_state_name(st));
+	s->state = st;
+}
+
+size_t
+smtp_server_sessions(void)
+{
+	return smtp_nsessions;
+}
+
+/* ---- replies ---- */
+
+static void
+sess_reply(struct smtp_session *s, int code, const char *enhanced,
+    const char *fmt, ...)
+{
+	char text[SMTP_REPLY_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (buf_printf(&s->out, "%d %s %s\r\n", code, enhanced, text) < 0)
+		sess_close(s, "output-overflow");
+}
+
+/* Default enhanced code for a reply that came without one (RFC 3463). */
+static const char *
+smtp_default_enhanced(int code)
+{
+	if (code >= 500)
+		return "5.0.0";
+	if (code >= 400)
+		return "4.0.0";
+	return "2.0.0";
+}
+
+/*
+ * Pass a destination's reply on to the sender.  The destination address
+ * is replaced by the address the sender used, because the destination is
+ * the domain owner's private mailbox.
+ */
+static void
+sess_reply_upstream(struct smtp_session *s, const struct smtp_reply *r,
+    const char *private_addr)
+{
+	char text[SMTP_REPLY_TEXT_MAX];
+	const char *enh = r->enhanced[0] ? r->enhanced :
+	    smtp_default_enhanced(r->code);
+	size_t plen = private_addr ? strlen(private_addr) : 0;
+	size_t i, o = 0, n = strlen(r->text);
+
+	for (i = 0; i < n && o + 1 < sizeof(text);) {
+		if (plen > 0 && strncasecmp(r->text + i, private_addr,
+		    plen) == 0) {
+			o += snprintf(text + o, sizeof(text) - o, "%s",
+			    s->rcpt_str);
+			if (o >= sizeof(text))
+				o = sizeof(text) - 1;
+			i += plen;
+			continue;
+		}
+		text[o++] = r->text[i++];
+	}
+	text[o] = '\0';
+	sess_reply(s, r->code, enh, "%s%s", r->local ? "" :
+	    "Destination server replied: ", text);
+}
+
+/* ---- upstreams ---- */
+
+static void
+sess_up_release(struct upstream *up, int abort)
+{
+	if (up->client != NULL) {
+		if (abort)
+			smtp_client_abort(up->client);
+		else
+			smtp_client_quit(up->client);
+	}
+	free(up);
+}
+
+/*
+ * Reset the transaction: cancel a pending lookup and let every upstream
+ * go, aborting those that must not deliver.  Called on RSET, after the
+ * final answer, on errors and at teardown.
+ */
+static void
+sess_txn_reset(struct smtp_session *s, int abort)
+{
+	size_t i;
+
+	if (s->lookup != NULL) {
+		route_cancel(s->lookup);
+		s->lookup = NULL;
+	}
+	for (i = 0; i < s->nups; i++)
+		sess_up_release(s->ups[i], abort);
+	s->nups = 0;
+	s->nops = 0;
+	memset(&s->sender, 0, sizeof(s->sender));
+	s->sender_fwd[0] = '\0';
+	s->first_rcpt[0] = '\0';
+	s->declared_size = 0;
+	s->body_8bit = 0;
+	s->nrcpt_tried = s->nrcpt_ok = s->nrcpt_drop = 0;
+	s->too_big = 0;
+	s->upstream_lost = 0;
+}
+
+static struct upstream *
+sess_up_find(struct smtp_session *s, const char *domain)
+{
+	struct upstream *up;
+	size_t i;
+
+	for (i = 0; i < s->nups; i++)
+		if (strcmp(s->ups[i]->domain, domain) == 0)
+			return s->ups[i];
+	if (s->nups >= SMTP_MAX_UPSTREAMS)
+		return NULL;
+	up = xcalloc(1, sizeof(*up));
+	up->sess = s;
+	up->state = UP_CONNECTING;
+	snprintf(up->domain, sizeof(up->domain), "%s", domain);
+	s->ups[s->nups++] = up;
+	up->client = smtp_client_new(s->loop, s->cfg->dns, &s->cfg->client,
+	    domain, s->sender_fwd, s->declared_size, s->body_8bit,
+	    sess_up_event, up);
+	return up;
+}
+
+/* ---- RCPT completion ---- */
+
+/* Answer the RCPT in progress once every destination has answered. */
+static void
+sess_rcpt_check_done(struct smtp_session *s)
+{
+	const struct rcpt_op *bad = NULL;
+	size_t i;
+
+	if (s->state != SMTP_S_RCPT_WAIT)
+		return;
+	for (i = 0; i < s->nops; i++) {
+		const struct rcpt_op *op = &s->ops[i];
+
+		if (!op->done)
+			return;
+		if (op->reply.code >= 400 && (bad == NULL ||
+		    (op->reply.code < 500 && bad->reply.code >= 500)))
+			bad = op;
+	}
+	if (bad != NULL) {
+		/*
+		 * NOTE: a destination that accepted this recipient while
+		 * another refused it keeps the RCPT; if its upstream also
+		 * carries other recipients it gets the message too.
+		 */
+		sess_reply_upstream(s, &bad->reply, bad->dst);
+		log_info("sid=%s event=rcpt result=refused code=%d", s->id,
+		    bad->reply.code);
+	} else {
+		for (i = 0; i < s->nops; i++)
+			s->ops[i].up->naccepted++;
+		s->nrcpt_ok++;
+		if (s->first_rcpt[0] == '\0')
+			snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s",
+			    s->rcpt_str);
+		sess_reply(s, 250, "2.1.5", "Recipient ok, forwarded to %zu "
+		    "destination%s", s->nops, s->nops == 1 ? "" : "s");
+		log_info("sid=%s event=rcpt result=accepted destinations=%zu",
+		    s->id, s->nops);
+	}
+	s->nops = 0;
+	sess_set_state(s, SMTP_S_MAIL);
+	sess_process(s);
+}
+
+static void
+sess_op_complete(struct rcpt_op *op, const struct smtp_reply *r)
+{
+	op->done = 1;
+	op->reply = *r;
+}
+
+/* Send the RCPTs queued for an upstream that just became ready. */
+static void
+sess_up_send_rcpts(struct smtp_session *s, struct upstream *up)
+{
+	size_t i;
+
+	for (i = 0; i < s->nops; i++) {
+		struct rcpt_op *op = &s->ops[i];
+
+		if (op->up == up && !op->sent && !op->done) {
+			op->sent = 1;
+			smtp_client_rcpt(up->client, op->dst);
+		}
+	}
+}
+
+/* Complete every unanswered op of an upstream with its failure. */
+static void
+sess_up_fail_ops(struct smtp_session *s, struct upstream *up)
+{
+	size_t i;
+
+	for (i = 0; i < s->nops; i++)
+		if (s->ops[i].up == up && !s->ops[i].done)
+			sess_op_complete(&s->ops[i], &up->reply);
+}
+
+static void
+sess_make_reply(struct smtp_reply *r, int code, const char *enh,
+    const char *text)
+{
+	memset(r, 0, sizeof(*r));
+	r->code = code;
+	snprintf(r->enhanced, sizeof(r->enhanced), "%s", enh);
+	snprintf(r->text, sizeof(r->text), "%s", text);
+	r->local = 1;
+}
+
+/* Start forwarding the current RCPT to its destinations. */
+static void
+sess_rcpt_forward(struct smtp_session *s, const char *const *dsts,
+    size_t ndsts)
+{
+	struct addr d;
+	size_t i;
+
+	s->nops = 0;
+	for (i = 0; i < ndsts && i < SMTP_MAX_OPS; i++) {
+		struct rcpt_op *op = &s->ops[s->nops++];
+
+		memset(op, 0, sizeof(*op));
+		snprintf(op->dst, sizeof(op->dst), "%s", dsts[i]);
+		if (addr_parse_mailbox(&d, dsts[i]) != ADDR_OK || d.null) {
+			struct smtp_reply r;
+
+			sess_make_reply(&r, 451, "4.3.5",
+			    "Invalid destination in the routing rule");
+			sess_op_complete(op, &r);
+			continue;
+		}
+		op->up = sess_up_find(s, d.domain);
+		if (op->up == NULL) {
+			struct smtp_reply r;
+
+			sess_make_reply(&r, 452, "4.5.3", "Too many destination "
+			    "domains in one transaction, send this recipient "
+			    "again in a new transaction");
+			sess_op_complete(op, &r);
+			continue;
+		}
+		switch (op->up->state) {
+		case UP_READY:
+			op->sent = 1;
+			smtp_client_rcpt(op->up->client, op->dst);
+			break;
+		case UP_FAILED:
+			sess_op_complete(op, &op->up->reply);
+			break;
+		default:
+			break;	/* sent when the upstream is ready */
+		}
+	}
+	sess_set_state(s, SMTP_S_RCPT_WAIT);
+	sess_rcpt_check_done(s);
+}
+
+static void
+sess_route_done(void *arg, const struct route_result *res)
+{
+	struct smtp_session *s = arg;
+	const struct route_rule *rule = res->rule;
+
+	s->lookup = NULL;
+	switch (res->verdict) {
+	case ROUTE_FORWARD:
+		sess_rcpt_forward(s, (const char *const *)rule->dsts,
+		    rule->ndsts);
+		return;
+	case ROUTE_REJECT:
+		sess_reply(s, 550, "5.2.1", "%s", rule->message[0] ?
+		    rule->message : "This address does not accept mail");
+		log_info("sid=%s event=rcpt result=rule-reject", s->id);
+		break;
+	case ROUTE_DROP:
+		s->nrcpt_drop++;
+		if (s->first_rcpt[0] == '\0')
+			snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s",
+			    s->rcpt_str);
+		sess_reply(s, 250, "2.1.5", "Recipient ok");
+		log_info("sid=%s event=rcpt result=rule-drop", s->id);
+		break;
+	case ROUTE_NO_RULE:
+		sess_reply(s, 550, "5.1.1", "No such recipient here");
+		log_info("sid=%s event=rcpt result=no-rule", s->id);
+		break;
+	case ROUTE_NOT_OURS:
+		sess_reply(s, 550, "5.7.1", "Relaying denied: this relay does "
+		    "not route mail for that domain");
+		log_info("sid=%s event=rcpt result=not-ours", s->id);
+		break;
+	case ROUTE_TEMPFAIL:
+		sess_reply(s, 451, res->enhanced, "%s, try again later",
+		    res->reason);
+		log_info("sid=%s event=rcpt result=tempfail reason=\"%s\"",
+		    s->id, res->reason);
+		break;
+	}
+	sess_set_state(s, SMTP_S_MAIL);
+	sess_process(s);
+}
+
+/* ---- DATA ---- */
+
+static void
+sess_write_received(struct smtp_session *s, struct upstream *up)
+{
+	char hdr[1024], date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	if (s->nrcpt_ok + s->nrcpt_drop == 1)
+		n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])\r\n"
+		    "\tby %s with %s id %s\r\n\tfor <%s>; %s\r\n", s->helo,
+		    s->peer_ip, s->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP",
+		    s->id, s->first_rcpt, date);
+	else
+		n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])\r\n"
+		    "\tby %s with %s id %s; %s\r\n", s->helo, s->peer_ip,
+		    s->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP", s->id,
+		    date);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		smtp_client_write(up->client, hdr, (size_t)n);
+}
+
+/* All upstreams answered DATA: start the message or refuse it. */
+static void
+sess_data_check_ready(struct smtp_session *s)
+{
+	const struct upstream *bad = NULL;
+	size_t i;
+
+	if (s->state != SMTP_S_DATA_WAIT)
+		return;
+	for (i = 0; i < s->nups; i++) {
+		const struct upstream *up = s->ups[i];
+
+		if (up->state == UP_DATA_WAIT)
+			return;
+		if (up->state == UP_FAILED && (bad == NULL ||
+		    (up->reply.code < 500 && bad->reply.code >= 500)))
+			bad = up;
+	}
+	if (bad != NULL) {
+		sess_reply_upstream(s, &bad->reply, NULL);
+		log_info("sid=%s event=data result=refused code=%d", s->id,
+		    bad->reply.code);
+		sess_txn_reset(s, 1);
+		sess_set_state(s, SMTP_S_READY);
+		sess_process(s);
+		return;
+	}
+	for (i = 0; i < s->nups; i++)
+		sess_write_received(s, s->ups[i]);
+	data_scan_init(&s->scan);
+	sess_reply(s, 354, "2.0.0", "Start mail input; end with "
+	    "<CRLF>.<CRLF>");
+	sess_set_state(s, SMTP_S_DATA);
+	sess_process(s);
+}
+
+/* The final dot arrived: send it on, or refuse the message. */
+static void
+sess_data_end(struct smtp_session *s)
+{
+	size_t i;
+
+	if (s->scan.bare_cr || s->scan.bare_lf || s->too_big ||
+	    s->upstream_lost) {
+		if (s->too_big)
+			sess_reply(s, 552, "5.3.4", "Message too big, the limit "
+			    "is %zu bytes", s->cfg->max_size);
+		else if (s->upstream_lost) {
+			const struct upstream *bad = NULL;
+
+			for (i = 0; i < s->nups && bad == NULL; i++)
+				if (s->ups[i]->state == UP_FAILED)
+					bad = s->ups[i];
+			if (bad != NULL)
+				sess_reply_upstream(s, &bad->reply, NULL);
+			else
+				sess_reply(s, 451, "4.4.2", "Connection to the "
+				    "destination lost");
+		} else
+			sess_reply(s, 550, "5.6.0", "Message contains a bare "
+			    "CR or LF; lines must end with CRLF (RFC 5321 "
+			    "section 2.3.8)");
+		log_info("sid=%s event=message result=refused bytes=%llu",
+		    s->id, (unsigned long long)s->scan.bytes);
+		sess_txn_reset(s, 1);
+		sess_set_state(s, SMTP_S_READY);
+		return;
+	}
+	if (s->nups == 0) {
+		/* Only "drop" recipients: accept and discard. */
+		sess_reply(s, 250, "2.0.0", "Ok");
+		log_info("sid=%s event=message result=dropped bytes=%llu",
+		    s->id, (unsigned long long)s->scan.bytes);
+		sess_txn_reset(s, 0);
+		sess_set_state(s, SMTP_S_READY);
+		return;
+	}
+	sess_set_state(s, SMTP_S_END_WAIT);
+	for (i = 0; i < s->nups; i++) {
+		s->ups[i]->state = UP_END_WAIT;
+		smtp_client_end(s->ups[i]->client);
+	}
+}
+
+/* Every upstream answered the final dot: answer the sender. */
+static void
+sess_end_check_done(struct smtp_session *s)
+{
+	const struct upstream *bad = NULL;
+	size_t i;
+
+	if (s->state != SMTP_S_END_WAIT)
+		return;
+	for (i = 0; i < s->nups; i++) {
+		const struct upstream *up = s->ups[i];
+
+		if (up->state == UP_END_WAIT)
+			return;
+		if (up->reply.code >= 400 && (bad == NULL ||
+		    (up->reply.code < 500 && bad->reply.code >= 500)))
+			bad = up;
+	}
+	if (bad != NULL)
+		sess_reply_upstream(s, &bad->reply, NULL);
+	else if (s->nups == 1)
+		sess_reply_upstream(s, &s->ups[0]->reply, NULL);
+	else
+		sess_reply(s, 250, "2.0.0", "Ok: accepted by all %zu "
+		    "destinations", s->nups);
+	log_info("sid=%s event=message result=%s bytes=%llu destinations=%zu",
+	    s->id, bad ? "refused" : "delivered",
+	    (unsigned long long)s->scan.bytes, s->nups);
+	sess_txn_reset(s, 0);
+	sess_set_state(s, SMTP_S_READY);
+	sess_process(s);
+}
+
+/*
+ * Feed buffered input to the DATA scanner and the upstreams.  Returns 1
+ * if input was consumed, 0 if the session must wait (no input, or an
+ * upstream is above its high-water mark).
+ */
+static int
+sess_data_input(struct smtp_session *s)
+{
+	static char chunk[SMTP_IN_CAP + 2];
+	size_t used, outlen, i;
+	int done;
+
+	if (buf_avail(&s->in) == 0)
+		return 0;
+	for (i = 0; i < s->nups; i++)
+		if (s->ups[i]->blocked)
+			return 0;
+	used = data_scan(&s->scan, buf_head(&s->in), buf_avail(&s->in),
+	    chunk, &outlen, &done);
+	buf_consume(&s->in, used);
+	if (s->scan.bytes > s->cfg->max_size && !s->too_big) {
+		s->too_big = 1;
+		/* Close the upstreams without the dot: nothing is delivered. */
+		for (i = 0; i < s->nups; i++)
+			sess_up_release(s->ups[i], 1);
+		s->nups = 0;
+	}
+	if ((s->scan.bare_cr || s->scan.bare_lf) && s->nups > 0) {
+		for (i = 0; i < s->nups; i++)
+			sess_up_release(s->ups[i], 1);
+		s->nups = 0;
+	}
+	for (i = 0; i < s->nups && !s->too_big; i++) {
+		struct upstream *up = s->ups[i];
+
+		if (up->state == UP_DATA && outlen > 0 &&
+		    smtp_client_write(up->client, chunk, outlen) == 0)
+			up->blocked = 1;
+	}
+	if (done)
+		sess_data_end(s);
+	return 1;
+}
+
+/* ---- upstream events ---- */
+
+static struct rcpt_op *
+sess_next_sent_op(struct smtp_session *s, struct upstream *up)
+{
+	size_t i;
+
+	for (i = 0; i < s->nops; i++)
+		if (s->ops[i].up == up && s->ops[i].sent && !s->ops[i].done)
+			return &s->ops[i];
+	return NULL;
+}
+
+static void
+sess_up_failed(struct smtp_session *s, struct upstream *up,
+    const struct smtp_reply *r)
+{
+	up->reply = *r;
+	up->state = UP_FAILED;
+	up->blocked = 0;
+	switch (s->state) {
+	case SMTP_S_RCPT_WAIT:
+		sess_up_fail_ops(s, up);
+		sess_rcpt_check_done(s);
+		break;
+	case SMTP_S_DATA_WAIT:
+		sess_data_check_ready(s);
+		break;
+	case SMTP_S_DATA:
+		s->upstream_lost = 1;
+		sess_process(s);
+		break;
+	case SMTP_S_END_WAIT:
+		sess_end_check_done(s);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+sess_up_event(void *arg, enum smtp_client_event ev, const struct smtp_reply *r)
+{
+	struct upstream *up = arg;
+	struct smtp_session *s = up->sess;
+	struct rcpt_op *op;
+
+	switch (ev) {
+	case SMTP_CLIENT_READY:
+		up->state = UP_READY;
+		sess_up_send_rcpts(s, up);
+		break;
+	case SMTP_CLIENT_FAILED:
+	case SMTP_CLIENT_LOST:
+		up->client = NULL;	/* the client frees itself */
+		sess_up_failed(s, up, r);
+		break;
+	case SMTP_CLIENT_RCPT:
+		if ((op = sess_next_sent_op(s, up)) == NULL)
+			fatal_invariant("RCPT reply without a pending RCPT");
+		sess_op_complete(op, r);
+		sess_rcpt_check_done(s);
+		break;
+	case SMTP_CLIENT_DATA:
+		if (r->code == 354)
+			up->state = UP_DATA;
+		else {
+			up->reply = *r;
+			up->state = UP_FAILED;
+		}
+		sess_data_check_ready(s);
+		break;
+	case SMTP_CLIENT_DRAIN:
+		up->blocked = 0;
+		sess_process(s);
+		break;
+	case SMTP_CLIENT_END:
+		up->reply = *r;
+		up->state = UP_DONE;
+		sess_end_check_done(s);
+		break;
+	}
+}
+
+/* ---- commands ---- */
+
+/* Return the argument after a verb and a ':' ("FROM:"), or NULL. */
+static const char *
+smtp_arg_after(const char *args, const char *keyword)
+{
+	size_t n = strlen(keyword);
+
+	if (strncasecmp(args, keyword, n) != 0)
+		return NULL;
+	args += n;
+	/* RFC 5321 has no space here, but many clients send one. */
+	while (*args == ' ')
+		args++;
+	return args;
+}
+
+static void
+cmd_helo(struct smtp_session *s, const char *args, int esmtp)
+{
+	size_t i, n = strlen(args);
+
+	if (n == 0 || n > 255) {
+		sess_reply(s, 501, "5.5.4", "Syntax: %s hostname",
+		    esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (args[i] <= ' ' || args[i] >= 0x7f) {
+			sess_reply(s, 501, "5.5.4", "Invalid hostname");
+			return;
+		}
+	sess_txn_reset(s, 0);
+	snprintf(s->helo, sizeof(s->helo), "%s", args);
+	s->esmtp = esmtp;
+	sess_set_state(s, SMTP_S_READY);
+	if (!esmtp) {
+		sess_reply(s, 250, "2.0.0", "%s", s->cfg->hostname);
+		return;
+	}
+	buf_printf(&s->out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n"
+	    "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n", s->cfg->hostname,
+	    s->cfg->max_size);
+}
+
+/* Parse MAIL parameters (RFC 1870 SIZE, RFC 6152 BODY). */
+static int
+cmd_mail_params(struct smtp_session *s, const char *p)
+{
+	char word[64];
+	size_t n;
+
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " ");
+		if (n >= sizeof(word)) {
+			sess_reply(s, 555, "5.5.4", "Unsupported MAIL parameter");
+			return -1;
+		}
+		memcpy(word, p, n);
+		word[n] = '\0';
+		p += n;
+		if (strncasecmp(word, "SIZE=", 5) == 0) {
+			char *end;
+			unsigned long long v = strtoull(word + 5, &end, 10);
+
+			if (*end != '\0' || word[5] == '\0' || word[5] == '-') {
+				sess_reply(s, 501, "5.5.4", "Invalid SIZE value");
+				return -1;
+			}
+			if (v > s->cfg->max_size) {
+				sess_reply(s, 552, "5.3.4", "Message too big, "
+				    "the limit is %zu bytes", s->cfg->max_size);
+				return -1;
+			}
+			s->declared_size = (size_t)v;
+		} else if (strcasecmp(word, "BODY=8BITMIME") == 0)
+			s->body_8bit = 1;
+		else if (strcasecmp(word, "BODY=7BIT") == 0)
+			s->body_8bit = 0;
+		else {
+			sess_reply(s, 555, "5.5.4", "Unsupported MAIL parameter");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Compute the envelope sender the destinations see (SRS). */
+static int
+cmd_mail_rewrite(struct smtp_session *s)
+{
+	char plain[SMTP_ADDR_BUF], rewritten[SMTP_ADDR_BUF];
+	struct addr a;
+	enum srs_result r;
+
+	if (s->sender.null) {
+		s->sender_fwd[0] = '\0';
+		return 0;
+	}
+	snprintf(plain, sizeof(plain), "%s@%s", s->sender.local,
+	    s->sender.domain);
+	r = srs_forward(s->cfg->srs, plain, rewritten, sizeof(rewritten),
+	    time(NULL));
+	if (r == SRS_UNCHANGED) {
+		addr_format(&s->sender, s->sender_fwd, sizeof(s->sender_fwd));
+		return 0;
+	}
+	if (r != SRS_OK || addr_parse_mailbox(&a, rewritten) != ADDR_OK ||
+	    addr_format(&a, s->sender_fwd, sizeof(s->sender_fwd)) < 0) {
+		sess_reply(s, 553, "5.1.7", "Sender address cannot be "
+		    "rewritten for forwarding (too long)");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+smtp_has_8bit(const char *p)
+{
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return 1;
+	return 0;
+}
+
+static void
+cmd_mail(struct smtp_session *s, const char *args)
+{
+	const char *p;
+	size_t end;
+	enum addr_status st;
+
+	if (s->state == SMTP_S_INIT) {
+		sess_reply(s, 503, "5.5.1", "Send EHLO or HELO first");
+		return;
+	}
+	if (s->state != SMTP_S_READY) {
+		sess_reply(s, 503, "5.5.1", "Nested MAIL command");
+		return;
+	}
+	if ((p = smtp_arg_after(args, "FROM:")) == NULL) {
+		sess_reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
+		return;
+	}
+	st = addr_parse_path(&s->sender, p, strlen(p), 1, &end);
+	if (st != ADDR_OK) {
+		sess_reply(s, st == ADDR_TOO_LONG ? 553 : 501,
+		    st == ADDR_TOO_LONG ? "5.1.7" : "5.1.7",
+		    "Invalid sender address");
+		return;
+	}
+	if (smtp_has_8bit(s->sender.local) || smtp_has_8bit(s->sender.domain)) {
+		sess_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8, "
+		    "which this server does not offer");
+		return;
+	}
+	if (p[end] != '\0' && p[end] != ' ') {
+		sess_reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
+		return;
+	}
+	if (cmd_mail_params(s, p + end) < 0 || cmd_mail_rewrite(s) < 0) {
+		sess_txn_reset(s, 0);
+		return;
+	}
+	sess_set_state(s, SMTP_S_MAIL);
+	sess_reply(s, 250, "2.1.0", "Sender ok");
+}
+
+/* RCPT to an SRS address of ours: a bounce on its way back. */
+static void
+cmd_rcpt_srs(struct smtp_session *s)
+{
+	char plain[SMTP_ADDR_BUF], orig[SMTP_ADDR_BUF];
+	const char *dst = orig;
+	enum srs_result r;
+
+	snprintf(plain, sizeof(plain), "%s@%s", s->rcpt.local,
+	    s->rcpt.domain);
+	r = srs_reverse(s->cfg->srs, plain, orig, sizeof(orig), time(NULL));
+	if (r != SRS_OK) {
+		sess_reply(s, 550, "5.1.1", "Invalid or expired SRS address");
+		log_info("sid=%s event=rcpt result=srs-invalid reason=%s",
+		    s->id, srs_result_str(r));
+		return;
+	}
+	sess_rcpt_forward(s, &dst, 1);
+}
+
+static void
+cmd_rcpt(struct smtp_session *s, const char *args)
+{
+	const char *p;
+	size_t end;
+	enum addr_status st;
+
+	if (s->state != SMTP_S_MAIL) {
+		sess_reply(s, 503, "5.5.1", "Send MAIL first");
+		return;
+	}
+	if ((p = smtp_arg_after(args, "TO:")) == NULL) {
+		sess_reply(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
+		return;
+	}
+	if (s->nrcpt_ok + s->nrcpt_drop >= s->cfg->max_rcpts) {
+		sess_reply(s, 452, "4.5.3", "Too many recipients");
+		return;
+	}
+	s->nrcpt_tried++;
+	st = addr_parse_path(&s->rcpt, p, strlen(p), 0, &end);
+	if (st != ADDR_OK || (p[end] != '\0' && p[end] != ' ')) {
+		sess_reply(s, st == ADDR_TOO_LONG ? 553 : 501, "5.1.3",
+		    "Invalid recipient address");
+		return;
+	}
+	if (p[end] != '\0') {
+		sess_reply(s, 555, "5.5.4", "Unsupported RCPT parameter");
+		return;
+	}
+	if (smtp_has_8bit(s->rcpt.local) || smtp_has_8bit(s->rcpt.domain)) {
+		sess_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8, "
+		    "which this server does not offer");
+		return;
+	}
+	addr_format(&s->rcpt, s->rcpt_str, sizeof(s->rcpt_str));
+	if (strcasecmp(s->rcpt.domain, s->cfg->srs->domain) == 0) {
+		cmd_rcpt_srs(s);
+		return;
+	}
+	sess_set_state(s, SMTP_S_RCPT_WAIT);
+	s->lookup = route_lookup(s->cfg->route, s->rcpt.local, s->rcpt.domain,
+	    sess_route_done, s);
+}
+
+static void
+cmd_data(struct smtp_session *s, const char *args)
+{
+	size_t i, kept = 0;
+
+	if (args[0] != '\0') {
+		sess_reply(s, 501, "5.5.4", "Syntax: DATA");
+		return;
+	}
+	if (s->state != SMTP_S_MAIL) {
+		sess_reply(s, 503, "5.5.1", "Send MAIL and RCPT first");
+		return;
+	}
+	if (s->nrcpt_ok + s->nrcpt_drop == 0) {
+		/* RFC 2920 section 3.1: never 354 without a valid recipient. */
+		if (s->nrcpt_tried > 0)
+			sess_reply(s, 554, "5.5.1", "No valid recipients");
+		else
+			sess_reply(s, 503, "5.5.1", "Send RCPT first");
+		return;
+	}
+	/*
+	 * A destination that accepted recipients and failed since then must
+	 * fail the whole message, or those recipients would be lost.
+	 */
+	for (i = 0; i < s->nups; i++) {
+		const struct upstream *up = s->ups[i];
+
+		if (up->naccepted > 0 && up->state == UP_FAILED) {
+			sess_reply_upstream(s, &up->reply, NULL);
+			sess_txn_reset(s, 1);
+			sess_set_state(s, SMTP_S_READY);
+			return;
+		}
+	}
+	/* Upstreams that accepted nobody get no message. */
+	for (i = 0; i < s->nups; i++) {
+		struct upstream *up = s->ups[i];
+
+		if (up->naccepted == 0 || up->state != UP_READY)
+			sess_up_release(up, 1);
+		else
+			s->ups[kept++] = up;
+	}
+	s->nups = kept;
+	sess_set_state(s, SMTP_S_DATA_WAIT);
+	for (i = 0; i < s->nups; i++) {
+		s->ups[i]->state = UP_DATA_WAIT;
+		smtp_client_data(s->ups[i]->client);
+	}
+	sess_data_check_ready(s);
+}
+
+static void
+cmd_rset(struct smtp_session *s, const char *args)
+{
+	sess_txn_reset(s, 1);
+	if (s->state != SMTP_S_INIT)
+		sess_set_state(s, SMTP_S_READY);
+	sess_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+cmd_noop(struct smtp_session *s, const char *args)
+{
+	sess_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+cmd_quit(struct smtp_session *s, const char *args)
+{
+	sess_reply(s, 221, "2.0.0", "%s closing connection", s->cfg->hostname);
+	sess_close(s, "quit");
+}
+
+static void
+cmd_vrfy(struct smtp_session *s, const char *args)
+{
+	sess_reply(s, 252, "2.5.0", "Cannot verify the user, but will try "
+	    "delivery");
+}
+
+static void
+cmd_ehlo(struct smtp_session *s, const char *args)
+{
+	cmd_helo(s, args, 1);
+}
+
+static void
+cmd_helo_plain(struct smtp_session *s, const char *args)
+{
+	cmd_helo(s, args, 0);
+}
+
+static const struct smtp_cmd {
+	const char	*verb;
+	void		(*fn)(struct smtp_session *, const char *);
+} smtp_cmds[] = {
+	{ "EHLO", cmd_ehlo },
+	{ "HELO", cmd_helo_plain },
+	{ "MAIL", cmd_mail },
+	{ "RCPT", cmd_rcpt },
+	{ "DATA", cmd_data },
+	{ "RSET", cmd_rset },
+	{ "NOOP", cmd_noop },
+	{ "QUIT", cmd_quit },
+	{ "VRFY", cmd_vrfy },
+};
+
+static void
+sess_dispatch(struct smtp_session *s, char *line)
+{
+	char verb[8], printable[64];
+	size_t n = strcspn(line, " "), i;
+	const char *args = line + n;
+
+	while (*args == ' ')
+		args++;
+	for (i = 0; line[i] != '\0'; i++)
+		if (line[i] == '\r' || (unsigned char)line[i] < 0x20) {
+			sess_reply(s, 500, "5.5.2", "Control character in "
+			    "command");
+			return;
+		}
+	if (n < sizeof(verb)) {
+		memcpy(verb, line, n);
+		verb[n] = '\0';
+		for (i = 0; i < sizeof(smtp_cmds) / sizeof(smtp_cmds[0]); i++)
+			if (strcasecmp(verb, smtp_cmds[i].verb) == 0) {
+				smtp_cmds[i].fn(s, args);
+				return;
+			}
+	}
+	log_debug("sid=%s event=unknown-command verb=\"%s\"", s->id,
+	    log_printable(printable, sizeof(printable), line, n));
+	sess_reply(s, 500, "5.5.1", "Command unrecognized");
+}
+
+/* ---- input and output ---- */
+
+static int
+sess_waiting(const struct smtp_session *s)
+{
+	return s->state == SMTP_S_RCPT_WAIT || s->state == SMTP_S_DATA_WAIT ||
+	    s->state == SMTP_S_END_WAIT || s->state == SMTP_S_CLOSING;
+}
+
+/*
+ * Take one command line from the input buffer.  Returns 1 and the line
+ * (CRLF removed, NUL-terminated) in line, 0 if no complete line is
+ * buffered yet.  Lines longer than SMTP_LINE_MAX get 500 5.5.2 and are
+ * skipped, before their end has even arrived.
+ */
+static int
+sess_next_line(struct smtp_session *s, char line[SMTP_LINE_MAX + 1])
+{
+	const char *head = buf_head(&s->in);
+	size_t avail = buf_avail(&s->in);
+	const char *nl = memchr(head, '\n', avail);
+	size_t n;
+
+	if (s->discarding_line) {
+		if (nl == NULL) {
+			buf_consume(&s->in, avail);
+			return 0;
+		}
+		buf_consume(&s->in, (size_t)(nl - head) + 1);
+		s->discarding_line = 0;
+		return -1;
+	}
+	if (nl == NULL) {
+		if (avail >= SMTP_LINE_MAX) {
+			sess_reply(s, 500, "5.5.2", "Line too long, the limit "
+			    "is %d octets", SMTP_LINE_MAX);
+			buf_consume(&s->in, avail);
+			s->discarding_line = 1;
+		}
+		return 0;
+	}
+	n = (size_t)(nl - head) + 1;
+	if (n > SMTP_LINE_MAX) {
+		sess_reply(s, 500, "5.5.2", "Line too long, the limit is %d "
+		    "octets", SMTP_LINE_MAX);
+		buf_consume(&s->in, n);
+		return -1;
+	}
+	memcpy(line, head, n);
+	buf_consume(&s->in, n);
+	n--;			/* the LF */
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';
+	return 1;
+}
+
+static void
+sess_update_watchers(struct smtp_session *s)
+{
+	int want_read = s->state != SMTP_S_CLOSING && !sess_waiting(s) &&
+	    buf_room(&s->in) > 0;
+	size_t i;
+
+	for (i = 0; i < s->nups && want_read; i++)
+		if (s->ups[i]->blocked)
+			want_read = 0;
+	if (want_read && !ev_is_active(&s->rio))
+		ev_io_start(s->loop, &s->rio);
+	else if (!want_read && ev_is_active(&s->rio))
+		ev_io_stop(s->loop, &s->rio);
+}
+
+/*
+ * Run commands and message data from the input buffer until the session
+ * must wait, then send the replies gathered so far.
+ */
+static void
+sess_process(struct smtp_session *s)
+{
+	char line[SMTP_LINE_MAX + 1];
+	int r;
+
+	/*
+	 * A command that completes at once calls back into here; the outer
+	 * call carries on instead, so pipelined input cannot grow the stack.
+	 */
+	if (s->in_process)
+		return;
+	s->in_process = 1;
+	while (s->state != SMTP_S_CLOSING) {
+		if (s->state == SMTP_S_DATA) {
+			if (!sess_data_input(s))
+				break;
+			continue;
+		}
+		if (sess_waiting(s))
+			break;
+		if ((r = sess_next_line(s, line)) == 0)
+			break;
+		if (r > 0)
+			sess_dispatch(s, line);
+	}
+	s->in_process = 0;
+	sess_flush(s);
+	if (s->state != SMTP_S_CLOSING)
+		sess_update_watchers(s);
+}
+
+static void
+sess_flush(struct smtp_session *s)
+{
+	ssize_t n;
+
+	while (buf_avail(&s->out) > 0) {
+		n = write(s->fd, buf_head(&s->out), buf_avail(&s->out));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!ev_is_active(&s->wio))
+				ev_io_start(s->loop, &s->wio);
+			return;
+		}
+		if (n <= 0) {
+			buf_reset(&s->out);
+			sess_close(s, "write-error");
+			return;
+		}
+		buf_consume(&s->out, (size_t)n);
+	}
+	if (ev_is_active(&s->wio))
+		ev_io_stop(s->loop, &s->wio);
+}
+
+static void
+sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct smtp_session *s = w->data;
+	size_t room = buf_room(&s->in);
+	char *p;
+	ssize_t n;
+
+	if (room == 0) {
+		ev_io_stop(loop, w);
+		return;
+	}
+	/* Command sessions keep a small buffer; DATA reads in large chunks. */
+	if (s->state != SMTP_S_DATA && room > 4096)
+		room = 4096;
+	p = buf_reserve(&s->in, room);
+	n = read(s->fd, p, room);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		sess_close(s, n == 0 ? "client-closed" : "read-error");
+		return;
+	}
+	buf_commit(&s->in, (size_t)n);
+	ev_timer_again(loop, &s->idle);
+	sess_process(s);
+}
+
+static void
+sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	sess_flush(s);
+	if (s->state == SMTP_S_CLOSING && buf_avail(&s->out) == 0) {
+		ev_timer_stop(loop, &s->reaper);
+		ev_timer_set(&s->reaper, 0., 0.);
+		ev_timer_start(loop, &s->reaper);
+	}
+}
+
+static void
+sess_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	if (sess_waiting(s) && s->state != SMTP_S_CLOSING) {
+		/* The destinations' own timeouts bound these waits. */
+		ev_timer_again(loop, w);
+		return;
+	}
+	sess_reply(s, 421, "4.4.2", "%s timeout, closing connection",
+	    s->cfg->hostname);
+	sess_flush(s);
+	sess_close(s, "timeout");
+}
+
+static void
+sess_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	ev_timer_stop(loop, &s->reaper);
+	ev_io_stop(loop, &s->wio);
+	close(s->fd);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	log_info("sid=%s event=disconnect reason=%s", s->id, s->end_reason);
+	free(s);
+	smtp_nsessions--;
+}
+
+/*
+ * End the session: stop reading, release the transaction, and free the
+ * session from a later loop iteration once pending replies are written,
+ * because this may run inside one of the session's own callbacks.
+ */
+static void
+sess_close(struct smtp_session *s, const char *reason)
+{
+	if (s->state == SMTP_S_CLOSING)
+		return;
+	s->end_reason = reason;
+	sess_txn_reset(s, 1);
+	s->state = SMTP_S_CLOSING;
+	ev_io_stop(s->loop, &s->rio);
+	ev_timer_stop(s->loop, &s->idle);
+	sess_flush(s);
+	/* Give a last reply that could not be written yet 10 s to drain. */
+	ev_timer_set(&s->reaper, buf_avail(&s->out) == 0 ? 0. : 10., 0.);
+	ev_timer_start(s->loop, &s->reaper);
+}
+
+static void
+sess_peer_ip(struct smtp_session *s, const struct sockaddr *sa)
+{
+	const void *src = NULL;
+
+	if (sa->sa_family == AF_INET)
+		src = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		src = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (src == NULL || inet_ntop(sa->sa_family, src, s->peer_ip,
+	    sizeof(s->peer_ip)) == NULL)
+		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
+}
+
+void
+smtp_server_accept(struct ev_loop *loop, const struct smtp_server_config *cfg,
+    int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	unsigned char rnd[8];
+	char ipbuf[LOG_ADDR_MAX];
+
+	s->loop = loop;
+	s->cfg = cfg;
+	s->fd = fd;
+	s->state = SMTP_S_INIT;
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(s->id, sizeof(s->id), rnd, sizeof(rnd));
+	sess_peer_ip(s, sa);
+	buf_init(&s->in, SMTP_IN_CAP);
+	buf_init(&s->out, SMTP_OUT_CAP);
+	ev_io_init(&s->rio, sess_read_cb, fd, EV_READ);
+	ev_io_init(&s->wio, sess_write_cb, fd, EV_WRITE);
+	ev_init(&s->idle, sess_idle_cb);
+	s->idle.repeat = cfg->idle_timeout;
+	ev_timer_init(&s->reaper, sess_reap_cb, 0., 0.);
+	s->rio.data = s->wio.data = s->idle.data = s->reaper.data = s;
+	smtp_nsessions++;
+
+	log_info("sid=%s event=connect client=%s", s->id,
+	    log_addr(ipbuf, s->peer_ip));
+	sess_reply(s, 220, "2.0.0", "%s ESMTP ready", cfg->hostname);
+	ev_timer_again(loop, &s->idle);
+	sess_process(s);
+}

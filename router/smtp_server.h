@@ -1,0 +1,42 @@
+/*
+ * Inbound SMTP: the session a sending MTA holds with the relay.  Each
+ * accepted recipient is forwarded in real time through one outbound
+ * session per destination domain (smtp_client.h); the sender is answered
+ * only with the destinations' answers.
+ */
+#ifndef ROUTER_SMTP_SERVER_H
+#define ROUTER_SMTP_SERVER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+
+#include "smtp_client.h"
+
+struct dns_ctx;
+struct route_ctx;
+struct srs;
+
+struct smtp_server_config {
+	const char		*hostname;
+	size_t			 max_size;	/* message bytes, SIZE limit */
+	size_t			 max_rcpts;	/* recipients per transaction */
+	double			 idle_timeout;	/* seconds waiting for the client */
+	struct smtp_client_config client;
+	const struct srs	*srs;
+	struct route_ctx	*route;
+	struct dns_ctx		*dns;
+};
+
+/*
+ * Start a session on an accepted, non-blocking socket.  The session owns
+ * fd from now on and frees itself when it ends.
+ */
+void	smtp_server_accept(struct ev_loop *, const struct smtp_server_config *,
+	    int fd, const struct sockaddr *, socklen_t);
+
+/* Sessions currently open in this process. */
+size_t	smtp_server_sessions(void);
+
+#endif
