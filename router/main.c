@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -29,11 +32,23 @@
 #define MAX_LISTEN	16
 #define MAX_ZONES	64
 #define MAX_RESOLVERS	8
+#define MAX_WORKERS	64
 
 struct listener {
 	ev_io	 io;
 	int	 fd;
 	const struct smtp_server_config *cfg;
+};
+
+/* What one worker needs; each worker builds its own DNS client and caches. */
+struct worker {
+	struct ev_loop		*loop;
+	struct smtp_server_config cfg;
+	struct listener		 listeners[MAX_LISTEN];
+	size_t			 nlisteners;
+	ev_signal		 sigterm, sigint, sighup;
+	ev_timer		 drain;
+	double			 drain_deadline;
 };
 
 struct options {
@@ -51,6 +66,9 @@ struct options {
 	size_t		 max_size;
 	int		 log_addresses;
 	int		 verbose;
+	long		 workers;
+	const char	*user;
+	double		 shutdown_timeout;
 };
 
 static void
@@ -60,7 +78,8 @@ usage(FILE *out)
 "usage: router --listen ADDR:PORT [--listen ...] --hostname NAME\n"
 "              --relay-key FILE --srs-domain DOMAIN --srs-secret FILE\n"
 "              [--resolver ADDR[:PORT]]... [--zone FILE]... [--smtp-port PORT]\n"
-"              [--max-size BYTES] [--log-addresses] [-v]\n"
+"              [--max-size BYTES] [--workers N] [--user NAME]\n"
+"              [--shutdown-timeout SECONDS] [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
@@ -73,6 +92,9 @@ usage(FILE *out)
 "                         (repeatable)\n"
 "  --smtp-port PORT       TCP port of destination mail exchangers (default 25)\n"
 "  --max-size BYTES       largest message accepted (default 26214400)\n"
+"  --workers N            worker processes (default: one per online CPU)\n"
+"  --user NAME            user to switch to after binding the ports\n"
+"  --shutdown-timeout S   on SIGTERM, seconds to let sessions finish (default 30)\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
 "  -v                     log debug messages\n"
@@ -93,6 +115,9 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "smtp-port", required_argument, NULL, 'p' },
 		{ "max-size", required_argument, NULL, 'm' },
 		{ "log-addresses", no_argument, NULL, 'A' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "shutdown-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -102,6 +127,10 @@ parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->smtp_port = 25;
 	o->max_size = 25 * 1024 * 1024;
+	o->workers = sysconf(_SC_NPROCESSORS_ONLN);
+	if (o->workers < 1)
+		o->workers = 1;
+	o->shutdown_timeout = 30.;
 	while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -124,6 +153,24 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'd': o->srs_domain = optarg; break;
 		case 's': o->srs_secret = optarg; break;
 		case 'A': o->log_addresses = 1; break;
+		case 'u': o->user = optarg; break;
+		case 'w':
+			o->workers = strtol(optarg, &end, 10);
+			if (*end != '\0' || o->workers < 1 ||
+			    o->workers > MAX_WORKERS) {
+				fprintf(stderr, "router: invalid --workers \"%s\": "
+				    "expected 1-%d\n", optarg, MAX_WORKERS);
+				return -1;
+			}
+			break;
+		case 'T':
+			o->shutdown_timeout = strtod(optarg, &end);
+			if (*end != '\0' || o->shutdown_timeout < 0) {
+				fprintf(stderr, "router: invalid --shutdown-timeout "
+				    "\"%s\": expected seconds\n", optarg);
+				return -1;
+			}
+			break;
 		case 'v': o->verbose = 1; break;
 		case 'p':
 			o->smtp_port = (int)strtol(optarg, &end, 10);
@@ -218,6 +265,11 @@ parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 	return -1;
 }
 
+/*
+ * Open one listening socket for spec.  SO_REUSEPORT lets every worker
+ * bind its own socket to the same address, and the kernel spreads new
+ * connections over them.
+ */
 static int
 open_listener(const char *spec)
 {
@@ -237,6 +289,7 @@ open_listener(const char *spec)
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 512) < 0) {
@@ -272,13 +325,6 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static void
-stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	log_notice("event=stop signal=%d", w->signum);
-	ev_break(loop, EVBREAK_ALL);
-}
-
 static int
 setup_dns(struct dns_ctx *dns, const struct options *o)
 {
@@ -306,19 +352,256 @@ setup_dns(struct dns_ctx *dns, const struct options *o)
 	return 0;
 }
 
+/* Switch to user after the ports are bound.  Returns 0 or -1. */
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (user == NULL) {
+		if (geteuid() == 0)
+			log_warn("event=running-as-root hint=\"use --user\"");
+		return 0;
+	}
+	if ((pw = getpwnam(user)) == NULL) {
+		fprintf(stderr, "router: unknown user \"%s\"\n", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0) {
+		fprintf(stderr, "router: cannot switch to user %s: %s\n", user,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		fprintf(stderr, "router: could regain root after switching "
+		    "to %s\n", user);
+		return -1;
+	}
+	log_notice("event=privileges-dropped user=%s", user);
+	return 0;
+}
+
+/* Load the relay key and SRS secrets; on SIGHUP too.  Returns 0 or -1. */
+static int
+load_secrets(const struct options *o, struct rec_relay_key *key,
+    struct srs *srs)
+{
+	struct rec_relay_key k;
+	static struct srs t;
+	char err[512];
+
+	if (rec_relay_key_load(&k, o->relay_key, err, sizeof(err)) < 0) {
+		log_err("event=load-failed file=%s error=\"%s\"", o->relay_key,
+		    err);
+		return -1;
+	}
+	if (srs_init(&t, o->srs_domain, o->srs_secret, err, sizeof(err)) < 0) {
+		log_err("event=load-failed file=%s error=\"%s\"", o->srs_secret,
+		    err);
+		return -1;
+	}
+	*key = k;
+	*srs = t;
+	sodium_memzero(&k, sizeof(k));
+	sodium_memzero(&t, sizeof(t));
+	log_set_addr_key(srs->secret[0], srs->secret_len[0], o->log_addresses);
+	return 0;
+}
+
+static const struct options *worker_opts;
+static struct rec_relay_key worker_key;
+static struct srs worker_srs;
+
+static void
+worker_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct worker *wk = w->data;
+
+	if (smtp_server_sessions() == 0 || ev_now(loop) >= wk->drain_deadline) {
+		log_notice("event=stopped sessions-left=%zu",
+		    smtp_server_sessions());
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+/*
+ * SIGTERM: stop accepting and let the sessions in flight finish, up to
+ * the shutdown timeout.
+ */
+static void
+worker_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct worker *wk = w->data;
+	size_t i;
+
+	if (ev_is_active(&wk->drain))
+		return;
+	log_notice("event=stopping signal=%d sessions=%zu", w->signum,
+	    smtp_server_sessions());
+	for (i = 0; i < wk->nlisteners; i++) {
+		ev_io_stop(loop, &wk->listeners[i].io);
+		close(wk->listeners[i].fd);
+	}
+	wk->drain_deadline = ev_now(loop) + worker_opts->shutdown_timeout;
+	ev_timer_init(&wk->drain, worker_drain_cb, 0., 0.2);
+	wk->drain.data = wk;
+	ev_timer_start(loop, &wk->drain);
+}
+
+static void
+worker_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (load_secrets(worker_opts, &worker_key, &worker_srs) == 0)
+		log_notice("event=reloaded");
+}
+
+/* Run one worker's event loop on the given listening sockets. */
+static int
+worker_run(const struct options *o, const int *fds, size_t nfds)
+{
+	static struct worker wk;
+	struct dns_ctx *dns;
+	size_t i;
+
+	worker_opts = o;
+	wk.loop = EV_DEFAULT;
+	dns = dns_new(wk.loop, &(struct dns_config){ .timeout = 2.,
+	    .attempts = 2, .cache_max_entries = 100000,
+	    .cache_max_bytes = 64 << 20 });
+	if (setup_dns(dns, o) < 0)
+		return 1;
+	wk.cfg.hostname = o->hostname;
+	wk.cfg.max_size = o->max_size;
+	wk.cfg.max_rcpts = 100;
+	wk.cfg.idle_timeout = 300.;
+	wk.cfg.client.hostname = o->hostname;
+	wk.cfg.client.port = o->smtp_port;
+	wk.cfg.client.connect_timeout = 30.;
+	wk.cfg.client.command_timeout = 60.;
+	wk.cfg.client.data_end_timeout = 300.;
+	wk.cfg.client.out_high_water = 256 * 1024;
+	wk.cfg.srs = &worker_srs;
+	wk.cfg.dns = dns;
+	wk.cfg.route = route_new(wk.loop, dns, &worker_key, 100000, 64 << 20);
+
+	for (i = 0; i < nfds; i++) {
+		struct listener *l = &wk.listeners[wk.nlisteners++];
+
+		l->fd = fds[i];
+		l->cfg = &wk.cfg;
+		ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
+		ev_io_start(wk.loop, &l->io);
+	}
+	ev_signal_init(&wk.sigterm, worker_stop_cb, SIGTERM);
+	ev_signal_init(&wk.sigint, worker_stop_cb, SIGINT);
+	ev_signal_init(&wk.sighup, worker_hup_cb, SIGHUP);
+	wk.sigterm.data = wk.sigint.data = wk.sighup.data = &wk;
+	ev_signal_start(wk.loop, &wk.sigterm);
+	ev_signal_start(wk.loop, &wk.sigint);
+	ev_signal_start(wk.loop, &wk.sighup);
+	ev_run(wk.loop, 0);
+	route_free(wk.cfg.route);
+	dns_free(dns);
+	return 0;
+}
+
+static pid_t worker_pids[MAX_WORKERS];
+static volatile sig_atomic_t supervisor_stop, supervisor_hup;
+
+static void
+supervisor_signal(int sig)
+{
+	if (sig == SIGHUP)
+		supervisor_hup = 1;
+	else
+		supervisor_stop = sig;
+}
+
+static pid_t
+spawn_worker(const struct options *o, int (*fds)[MAX_LISTEN], long idx)
+{
+	pid_t pid = fork();
+	size_t i;
+	long w;
+
+	if (pid != 0)
+		return pid;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	/* Keep only this worker's sockets. */
+	for (w = 0; w < o->workers; w++)
+		for (i = 0; i < o->nlisten && w != idx; i++)
+			close(fds[w][i]);
+	_exit(worker_run(o, fds[idx], o->nlisten));
+}
+
+/*
+ * The supervisor forks the workers, passes SIGTERM and SIGHUP on to them,
+ * and starts a new worker if one dies.
+ */
+static int
+supervise(const struct options *o, int (*fds)[MAX_LISTEN])
+{
+	struct sigaction sa;
+	int status, alive = 0;
+	long w;
+	pid_t pid;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = supervisor_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	for (w = 0; w < o->workers; w++) {
+		if ((worker_pids[w] = spawn_worker(o, fds, w)) < 0) {
+			log_err("event=fork-failed error=\"%s\"", strerror(errno));
+			return 1;
+		}
+		alive++;
+	}
+	while (alive > 0) {
+		pid = waitpid(-1, &status, 0);
+		if (pid < 0 && errno == EINTR) {
+			for (w = 0; w < o->workers; w++) {
+				if (worker_pids[w] <= 0)
+					continue;
+				if (supervisor_stop)
+					kill(worker_pids[w], SIGTERM);
+				else if (supervisor_hup)
+					kill(worker_pids[w], SIGHUP);
+			}
+			supervisor_hup = 0;
+			continue;
+		}
+		if (pid < 0)
+			break;
+		for (w = 0; w < o->workers; w++) {
+			if (worker_pids[w] != pid)
+				continue;
+			worker_pids[w] = 0;
+			alive--;
+			if (supervisor_stop)
+				break;
+			log_err("event=worker-died pid=%ld status=%d", (long)pid,
+			    status);
+			sleep(1);
+			if ((worker_pids[w] = spawn_worker(o, fds, w)) > 0)
+				alive++;
+		}
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	static struct smtp_server_config cfg;
-	static struct rec_relay_key relay_key;
-	static struct srs srs;
-	static struct listener listeners[MAX_LISTEN];
-	struct options o;
-	struct ev_loop *loop;
-	struct dns_ctx *dns;
-	ev_signal sigterm, sigint;
-	char err[512], hostbuf[256];
+	static int fds[MAX_WORKERS][MAX_LISTEN];
+	static struct options o;
+	char hostbuf[256];
 	size_t i;
+	long w;
 
 	if (sodium_init() < 0) {
 		fprintf(stderr, "router: libsodium initialisation failed\n");
@@ -327,61 +610,27 @@ main(int argc, char **argv)
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
 	log_init("router", o.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	if (rec_relay_key_load(&relay_key, o.relay_key, err, sizeof(err)) < 0) {
-		fprintf(stderr, "router: relay key %s: %s\n", o.relay_key, err);
-		return 1;
-	}
-	if (srs_init(&srs, o.srs_domain, o.srs_secret, err, sizeof(err)) < 0) {
-		fprintf(stderr, "router: SRS secret %s: %s\n", o.srs_secret, err);
-		return 1;
-	}
-	log_set_addr_key(srs.secret[0], srs.secret_len[0], o.log_addresses);
 	if (o.hostname == NULL) {
 		if (gethostname(hostbuf, sizeof(hostbuf)) < 0)
 			snprintf(hostbuf, sizeof(hostbuf), "localhost");
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		o.hostname = hostbuf;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	loop = EV_DEFAULT;
-	dns = dns_new(loop, &(struct dns_config){ .timeout = 2., .attempts = 2,
-	    .cache_max_entries = 100000, .cache_max_bytes = 64 << 20 });
-	if (setup_dns(dns, &o) < 0)
+	if (load_secrets(&o, &worker_key, &worker_srs) < 0)
 		return 1;
-
-	cfg.hostname = o.hostname;
-	cfg.max_size = o.max_size;
-	cfg.max_rcpts = 100;
-	cfg.idle_timeout = 300.;
-	cfg.client.hostname = o.hostname;
-	cfg.client.port = o.smtp_port;
-	cfg.client.connect_timeout = 30.;
-	cfg.client.command_timeout = 60.;
-	cfg.client.data_end_timeout = 300.;
-	cfg.client.out_high_water = 256 * 1024;
-	cfg.srs = &srs;
-	cfg.dns = dns;
-	cfg.route = route_new(loop, dns, &relay_key, 100000, 64 << 20);
-
-	for (i = 0; i < o.nlisten; i++) {
-		struct listener *l = &listeners[i];
-
-		if ((l->fd = open_listener(o.listen[i])) < 0)
-			return 1;
-		l->cfg = &cfg;
-		ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
-		ev_io_start(loop, &l->io);
+	signal(SIGPIPE, SIG_IGN);
+	for (w = 0; w < o.workers; w++)
+		for (i = 0; i < o.nlisten; i++)
+			if ((fds[w][i] = open_listener(o.listen[i])) < 0)
+				return 1;
+	if (drop_privileges(o.user) < 0)
+		return 1;
+	for (i = 0; i < o.nlisten; i++)
 		log_notice("event=listen address=%s", o.listen[i]);
-	}
-	ev_signal_init(&sigterm, stop_cb, SIGTERM);
-	ev_signal_init(&sigint, stop_cb, SIGINT);
-	ev_signal_start(loop, &sigterm);
-	ev_signal_start(loop, &sigint);
-	log_notice("event=start hostname=%s srs-domain=%s relay-kid=%08x",
-	    o.hostname, srs.domain, relay_key.kid);
-	ev_run(loop, 0);
-	route_free(cfg.route);
-	dns_free(dns);
-	log_notice("event=exit");
-	return 0;
+	log_notice("event=start hostname=%s srs-domain=%s relay-kid=%08x "
+	    "workers=%ld", o.hostname, worker_srs.domain, worker_key.kid,
+	    o.workers);
+	if (o.workers == 1)
+		return worker_run(&o, fds[0], o.nlisten);
+	return supervise(&o, fds);
 }
