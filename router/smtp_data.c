@@ -10,6 +10,7 @@
  *                                                rescan in MID
  */
 #include <string.h>
+#include <strings.h>
 
 #include "smtp_data.h"
 
@@ -18,12 +19,37 @@ data_scan_init(struct data_scan *ds)
 {
 	memset(ds, 0, sizeof(*ds));
 	ds->state = DATA_LINE_START;
+	ds->in_header = 1;
+}
+
+/*
+ * Count "Received:" fields in the header section (for loop detection,
+ * RFC 5321 section 6.3) and notice the empty line that ends it.
+ */
+static void
+data_scan_header(struct data_scan *ds, char c)
+{
+	if (c == '\n') {
+		if (ds->line_pos == 1 && ds->line_start[0] == '\r')
+			ds->in_header = 0;
+		ds->line_pos = 0;
+		return;
+	}
+	if (ds->line_pos < sizeof(ds->line_start)) {
+		ds->line_start[ds->line_pos] = c;
+		if (ds->line_pos == sizeof(ds->line_start) - 1 &&
+		    strncasecmp(ds->line_start, "received:", 9) == 0)
+			ds->received++;
+	}
+	ds->line_pos++;
 }
 
 /* Handle one byte inside a line (state MID or the start of a line). */
 static void
 data_scan_mid(struct data_scan *ds, char c, char *out, size_t *o)
 {
+	if (ds->in_header)
+		data_scan_header(ds, c);
 	out[(*o)++] = c;
 	if (c == '\r')
 		ds->state = DATA_CR;
@@ -56,6 +82,8 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 			break;
 		case DATA_CR:
 			if (c == '\n') {
+				if (ds->in_header)
+					data_scan_header(ds, c);
 				out[o++] = c;
 				ds->state = DATA_LINE_START;
 			} else {

@@ -26,6 +26,11 @@ struct data_scan {
 	int			 bare_cr;	/* a CR not followed by LF */
 	int			 bare_lf;	/* an LF not preceded by CR */
 	uint64_t		 bytes;		/* message bytes passed on */
+	/* The header section, up to the first empty line. */
+	int			 in_header;
+	size_t			 line_pos;	/* bytes so far in this line */
+	char			 line_start[9];	/* first bytes of a header line */
+	unsigned		 received;	/* "Received:" header fields */
 };
 
 void	data_scan_init(struct data_scan *);

@@ -47,6 +47,7 @@
 #define SMTP_OUT_CAP		65536
 #define SMTP_MAX_UPSTREAMS	8
 #define SMTP_MAX_OPS		32	/* destinations of one RCPT */
+#define SMTP_MAX_RECEIVED	50	/* Received fields before a loop is assumed */
 #define SMTP_ADDR_BUF		512	/* a formatted address, quoting included */
 
 enum smtp_state {
@@ -547,8 +548,11 @@ sess_data_end(struct smtp_session *s)
 	size_t i;
 
 	if (s->scan.bare_cr || s->scan.bare_lf || s->too_big ||
-	    s->upstream_lost) {
-		if (s->too_big)
+	    s->upstream_lost || s->scan.received > SMTP_MAX_RECEIVED) {
+		if (s->scan.received > SMTP_MAX_RECEIVED)
+			sess_reply(s, 554, "5.4.6", "Mail loop: more than %d "
+			    "Received header fields", SMTP_MAX_RECEIVED);
+		else if (s->too_big)
 			sess_reply(s, 552, "5.3.4", "Message too big, the limit "
 			    "is %zu bytes", s->cfg->max_size);
 		else if (s->upstream_lost) {
@@ -648,7 +652,8 @@ sess_data_input(struct smtp_session *s)
 			sess_up_release(s->ups[i], 1);
 		s->nups = 0;
 	}
-	if ((s->scan.bare_cr || s->scan.bare_lf) && s->nups > 0) {
+	if ((s->scan.bare_cr || s->scan.bare_lf ||
+	    s->scan.received > SMTP_MAX_RECEIVED) && s->nups > 0) {
 		for (i = 0; i < s->nups; i++)
 			sess_up_release(s->ups[i], 1);
 		s->nups = 0;

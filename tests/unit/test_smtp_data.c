@@ -78,10 +78,29 @@ test_scan_split(void)
 	CHECK_INT(ds.bytes, 13);
 }
 
+/* RFC 5321 section 6.3: Received fields are counted to detect loops. */
+static void
+test_scan_counts_received(void)
+{
+	const char *msg = "Received: from a\r\n\tby b\r\nRECEIVED: x\r\n"
+	    "Subject: Received: no\r\n\r\nReceived: in the body\r\n.\r\n";
+	char out[256];
+	size_t outlen;
+	struct data_scan ds;
+	int done;
+
+	data_scan_init(&ds);
+	data_scan(&ds, msg, strlen(msg), out, &outlen, &done);
+	CHECK(done);
+	CHECK_INT(ds.received, 2);
+	CHECK_INT(ds.in_header, 0);
+}
+
 int
 main(void)
 {
 	RUN(test_scan_table);
 	RUN(test_scan_split);
+	RUN(test_scan_counts_received);
 	CHECK_SUMMARY();
 }
