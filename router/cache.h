@@ -19,20 +19,28 @@ void		 cache_free(struct cache *);
 
 /*
  * Insert or replace key with value, valid until now + ttl seconds.
- * size is the caller's estimate of the bytes the value holds.  The cache
- * owns value from now on (it may free it at once if it cannot fit).
+ * size is the caller's estimate of the bytes the value uses.  The cache
+ * owns value from now on, and frees it at once when ttl is not positive
+ * or the entry alone exceeds max_bytes.
  */
 void		 cache_put(struct cache *, const char *key, void *value,
 		    size_t size, double now, double ttl);
 /*
- * Return the value for key, or NULL if absent or expired.  *remaining is
- * set to the seconds left when non-NULL.  The value stays owned by the
+ * Return the value for key, or NULL if absent or expired, and mark the
+ * entry most recently used.  *remaining is set to the seconds left when
+ * non-NULL.  The value stays owned by the
  * cache and is valid until the next cache_put() or cache_expire().
  */
 void		*cache_get(struct cache *, const char *key, double now,
 		    double *remaining);
 void		 cache_expire(struct cache *, double now);
 size_t		 cache_entries(const struct cache *);
+/* Sum of cache_entry_bytes() over the entries stored. */
 size_t		 cache_bytes(const struct cache *);
+/*
+ * Bytes one entry counts against max_bytes: the key with its NUL, size,
+ * and the fixed per-entry overhead.  SIZE_MAX if the sum overflows.
+ */
+size_t		 cache_entry_bytes(size_t key_len, size_t size);
 
 #endif
