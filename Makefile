@@ -80,3 +80,16 @@ clean:
 	rm -rf $(BUILD) $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# libFuzzer targets (clang): make fuzz, then e.g.
+#   build/fuzz/fuzz_addr -max_total_time=300 tests/fuzz/corpus/addr
+FUZZ_SRCS	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS	:= $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 -Irouter -Irouter/util \
+		   -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
+
+fuzz: $(FUZZ_BINS)
+
+build/fuzz/%: tests/fuzz/%.c $(UTIL_SRCS) $(ROUTER_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(UTIL_SRCS) $(ROUTER_SRCS) $(LDLIBS)

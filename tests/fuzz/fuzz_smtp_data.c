@@ -1,0 +1,52 @@
+/*
+ * libFuzzer target for the DATA stream scanner.  The input is scanned in
+ * pieces whose sizes come from the first byte, and the invariants that
+ * keep smuggling out are checked: the output never holds the end marker,
+ * and when neither a bare CR nor a bare LF was flagged, every LF in the
+ * output follows a CR.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp_data.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct data_scan ds;
+	char *out, *all;
+	size_t step, off = 0, outlen, total = 0, i;
+	int done = 0;
+
+	if (size < 1)
+		return 0;
+	step = (size_t)data[0] % 16 + 1;
+	data++;
+	size--;
+	out = malloc(size + 2);
+	all = malloc(size + 2);
+	data_scan_init(&ds);
+	while (off < size && !done) {
+		size_t n = size - off < step ? size - off : step;
+
+		off += data_scan(&ds, (const char *)data + off, n, out, &outlen,
+		    &done);
+		if (total + outlen > size + 2)
+			abort();
+		memcpy(all + total, out, outlen);
+		total += outlen;
+	}
+	if (!ds.bare_cr && !ds.bare_lf) {
+		for (i = 0; i < total; i++)
+			if (all[i] == '\n' && (i == 0 || all[i - 1] != '\r'))
+				abort();
+		/* CRLF "." CRLF must never be passed on. */
+		for (i = 0; i + 5 <= total; i++)
+			if (memcmp(all + i, "\r\n.\r\n", 5) == 0)
+				abort();
+	}
+	free(out);
+	free(all);
+	return 0;
+}
