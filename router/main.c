@@ -27,6 +27,7 @@
 #include "route.h"
 #include "smtp_server.h"
 #include "srs.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define MAX_LISTEN	16
@@ -69,6 +70,8 @@ struct options {
 	long		 workers;
 	const char	*user;
 	double		 shutdown_timeout;
+	const char	*tls_cert;
+	const char	*tls_key;
 };
 
 static void
@@ -79,7 +82,8 @@ usage(FILE *out)
 "              --relay-key FILE --srs-domain DOMAIN --srs-secret FILE\n"
 "              [--resolver ADDR[:PORT]]... [--zone FILE]... [--smtp-port PORT]\n"
 "              [--max-size BYTES] [--workers N] [--user NAME]\n"
-"              [--shutdown-timeout SECONDS] [--log-addresses] [-v]\n"
+"              [--shutdown-timeout SECONDS] [--tls-cert FILE --tls-key FILE]\n"
+"              [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
@@ -95,6 +99,8 @@ usage(FILE *out)
 "  --workers N            worker processes (default: one per online CPU)\n"
 "  --user NAME            user to switch to after binding the ports\n"
 "  --shutdown-timeout S   on SIGTERM, seconds to let sessions finish (default 30)\n"
+"  --tls-cert FILE        PEM certificate chain; enables STARTTLS\n"
+"  --tls-key FILE         PEM private key of the certificate\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
 "  -v                     log debug messages\n"
@@ -118,6 +124,8 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "shutdown-timeout", required_argument, NULL, 'T' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -154,6 +162,8 @@ parse_options(int argc, char **argv, struct options *o)
 		case 's': o->srs_secret = optarg; break;
 		case 'A': o->log_addresses = 1; break;
 		case 'u': o->user = optarg; break;
+		case 'C': o->tls_cert = optarg; break;
+		case 'K': o->tls_key = optarg; break;
 		case 'w':
 			o->workers = strtol(optarg, &end, 10);
 			if (*end != '\0' || o->workers < 1 ||
@@ -206,6 +216,10 @@ parse_options(int argc, char **argv, struct options *o)
 	    o->srs_domain == NULL || o->srs_secret == NULL) {
 		fprintf(stderr, "router: --listen, --relay-key, --srs-domain "
 		    "and --srs-secret are required (see router -h)\n");
+		return -1;
+	}
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+		fprintf(stderr, "router: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
 	return 0;
@@ -382,13 +396,17 @@ drop_privileges(const char *user)
 	return 0;
 }
 
-/* Load the relay key and SRS secrets; on SIGHUP too.  Returns 0 or -1. */
+/*
+ * Load the relay key, the SRS secrets and the TLS certificate; on SIGHUP
+ * too, where a failure keeps the old ones.  Returns 0 or -1.
+ */
 static int
 load_secrets(const struct options *o, struct rec_relay_key *key,
-    struct srs *srs)
+    struct srs *srs, SSL_CTX **tls_ctx)
 {
 	struct rec_relay_key k;
 	static struct srs t;
+	SSL_CTX *ctx = NULL;
 	char err[512];
 
 	if (rec_relay_key_load(&k, o->relay_key, err, sizeof(err)) < 0) {
@@ -401,6 +419,16 @@ load_secrets(const struct options *o, struct rec_relay_key *key,
 		    err);
 		return -1;
 	}
+	if (o->tls_cert != NULL && (ctx = tls_server_ctx_new(o->tls_cert,
+	    o->tls_key, err, sizeof(err))) == NULL) {
+		log_err("event=load-failed file=%s error=\"%s\"", o->tls_cert,
+		    err);
+		return -1;
+	}
+	/* Sessions hold their own reference to the context they use. */
+	if (*tls_ctx != NULL)
+		SSL_CTX_free(*tls_ctx);
+	*tls_ctx = ctx;
 	*key = k;
 	*srs = t;
 	sodium_memzero(&k, sizeof(k));
@@ -412,6 +440,7 @@ load_secrets(const struct options *o, struct rec_relay_key *key,
 static const struct options *worker_opts;
 static struct rec_relay_key worker_key;
 static struct srs worker_srs;
+static SSL_CTX *worker_tls;
 
 static void
 worker_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -452,8 +481,13 @@ worker_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void
 worker_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	if (load_secrets(worker_opts, &worker_key, &worker_srs) == 0)
+	struct worker *wk = w->data;
+
+	if (load_secrets(worker_opts, &worker_key, &worker_srs,
+	    &worker_tls) == 0) {
+		wk->cfg.tls_ctx = worker_tls;
 		log_notice("event=reloaded");
+	}
 }
 
 /* Run one worker's event loop on the given listening sockets. */
@@ -482,6 +516,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.client.data_end_timeout = 300.;
 	wk.cfg.client.out_high_water = 256 * 1024;
 	wk.cfg.srs = &worker_srs;
+	wk.cfg.tls_ctx = worker_tls;
 	wk.cfg.dns = dns;
 	wk.cfg.route = route_new(wk.loop, dns, &worker_key, 100000, 64 << 20);
 
@@ -616,7 +651,7 @@ main(int argc, char **argv)
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		o.hostname = hostbuf;
 	}
-	if (load_secrets(&o, &worker_key, &worker_srs) < 0)
+	if (load_secrets(&o, &worker_key, &worker_srs, &worker_tls) < 0)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	for (w = 0; w < o.workers; w++)

@@ -40,6 +40,7 @@
 #include "smtp_data.h"
 #include "smtp_server.h"
 #include "srs.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define SMTP_LINE_MAX		512	/* command line, RFC 5321 4.5.3.1.4 */
@@ -58,6 +59,7 @@ enum smtp_state {
 	SMTP_S_DATA_WAIT,
 	SMTP_S_DATA,
 	SMTP_S_END_WAIT,
+	SMTP_S_TLS_HANDSHAKE,
 	SMTP_S_CLOSING,
 };
 
@@ -108,6 +110,11 @@ struct smtp_session {
 	int			 in_process;	/* sess_process() is running */
 	int			 esmtp;
 	char			 helo[256];
+	SSL			*ssl;		/* after STARTTLS */
+	int			 read_wants_write;	/* TLS read needs EV_WRITE */
+	int			 write_wants_read;	/* TLS write needs EV_READ */
+	int			 tls_plain_pending;	/* 220 not yet written */
+	char			 tls_desc[96];
 
 	/* The transaction. */
 	struct addr		 sender;
@@ -153,6 +160,7 @@ smtp_state_name(enum smtp_state st)
 	case SMTP_S_DATA_WAIT:	return "data-wait";
 	case SMTP_S_DATA:	return "data";
 	case SMTP_S_END_WAIT:	return "end-wait";
+	case SMTP_S_TLS_HANDSHAKE: return "tls-handshake";
 	case SMTP_S_CLOSING:	return "closing";
 	}
 	fatal_invariant("unknown SMTP server state");
@@ -481,6 +489,15 @@ sess_route_done(void *arg, const struct route_result *res)
 
 /* ---- DATA ---- */
 
+/* The "with" protocol of a Received field (RFC 3848). */
+static const char *
+sess_protocol(const struct smtp_session *s)
+{
+	if (!s->esmtp)
+		return "SMTP";
+	return s->ssl != NULL ? "ESMTPS" : "ESMTP";
+}
+
 static void
 sess_write_received(struct smtp_session *s, struct upstream *up)
 {
@@ -494,13 +511,12 @@ sess_write_received(struct smtp_session *s, struct upstream *up)
 	if (s->nrcpt_ok + s->nrcpt_drop == 1)
 		n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])\r\n"
 		    "\tby %s with %s id %s\r\n\tfor <%s>; %s\r\n", s->helo,
-		    s->peer_ip, s->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP",
+		    s->peer_ip, s->cfg->hostname, sess_protocol(s),
 		    s->id, s->first_rcpt, date);
 	else
 		n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])\r\n"
 		    "\tby %s with %s id %s; %s\r\n", s->helo, s->peer_ip,
-		    s->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP", s->id,
-		    date);
+		    s->cfg->hostname, sess_protocol(s), s->id, date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
 		smtp_client_write(up->client, hdr, (size_t)n);
 }
@@ -795,8 +811,10 @@ cmd_helo(struct smtp_session *s, const char *args, int esmtp)
 		return;
 	}
 	buf_printf(&s->out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n"
-	    "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n", s->cfg->hostname,
-	    s->cfg->max_size);
+	    "250-8BITMIME\r\n%s250 ENHANCEDSTATUSCODES\r\n",
+	    s->cfg->hostname, s->cfg->max_size,
+	    s->cfg->tls_ctx != NULL && s->ssl == NULL ? "250-STARTTLS\r\n" :
+	    "");
 }
 
 /* Parse MAIL parameters (RFC 1870 SIZE, RFC 6152 BODY). */
@@ -1073,6 +1091,55 @@ cmd_vrfy(struct smtp_session *s, const char *args)
 	    "delivery");
 }
 
+/*
+ * STARTTLS (RFC 3207).  Input that arrived after the command was sent in
+ * the clear and is discarded, never executed inside TLS; after the
+ * handshake the session starts over from the greeting state.
+ */
+static void
+cmd_starttls(struct smtp_session *s, const char *args)
+{
+	if (args[0] != '\0') {
+		sess_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (s->cfg->tls_ctx == NULL) {
+		sess_reply(s, 502, "5.5.1", "STARTTLS not available");
+		return;
+	}
+	if (s->ssl != NULL) {
+		sess_reply(s, 503, "5.5.1", "TLS already active");
+		return;
+	}
+	if (s->state != SMTP_S_INIT && s->state != SMTP_S_READY) {
+		sess_reply(s, 503, "5.5.1", "STARTTLS not allowed during a "
+		    "mail transaction");
+		return;
+	}
+	if ((s->ssl = SSL_new(s->cfg->tls_ctx)) == NULL ||
+	    SSL_set_fd(s->ssl, s->fd) != 1) {
+		sess_reply(s, 454, "4.7.0", "TLS not available due to a "
+		    "temporary reason");
+		if (s->ssl != NULL)
+			SSL_free(s->ssl);
+		s->ssl = NULL;
+		return;
+	}
+	SSL_set_accept_state(s->ssl);
+	if (buf_avail(&s->in) > 0) {
+		log_info("sid=%s event=starttls-discard bytes=%zu", s->id,
+		    buf_avail(&s->in));
+		buf_consume(&s->in, buf_avail(&s->in));
+	}
+	/* The 220 goes out in the clear, before the handshake starts. */
+	buf_printf(&s->out, "220 2.0.0 Ready to start TLS\r\n");
+	sess_txn_reset(s, 0);
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	sess_set_state(s, SMTP_S_TLS_HANDSHAKE);
+	s->tls_plain_pending = 1;
+}
+
 static void
 cmd_ehlo(struct smtp_session *s, const char *args)
 {
@@ -1098,12 +1165,13 @@ static const struct smtp_cmd {
 	{ "NOOP", cmd_noop },
 	{ "QUIT", cmd_quit },
 	{ "VRFY", cmd_vrfy },
+	{ "STARTTLS", cmd_starttls },
 };
 
 static void
 sess_dispatch(struct smtp_session *s, char *line)
 {
-	char verb[8], printable[64];
+	char verb[10], printable[64];
 	size_t n = strcspn(line, " "), i;
 	const char *args = line + n;
 
@@ -1135,7 +1203,8 @@ static int
 sess_waiting(const struct smtp_session *s)
 {
 	return s->state == SMTP_S_RCPT_WAIT || s->state == SMTP_S_DATA_WAIT ||
-	    s->state == SMTP_S_END_WAIT || s->state == SMTP_S_CLOSING;
+	    s->state == SMTP_S_END_WAIT || s->state == SMTP_S_TLS_HANDSHAKE ||
+	    s->state == SMTP_S_CLOSING;
 }
 
 /*
@@ -1193,13 +1262,18 @@ sess_update_watchers(struct smtp_session *s)
 	    buf_room(&s->in) > 0;
 	size_t i;
 
+	if (s->state == SMTP_S_TLS_HANDSHAKE)
+		return;		/* the handshake drives the watchers */
 	for (i = 0; i < s->nups && want_read; i++)
 		if (s->ups[i]->blocked)
 			want_read = 0;
 	if (want_read && !ev_is_active(&s->rio))
 		ev_io_start(s->loop, &s->rio);
-	else if (!want_read && ev_is_active(&s->rio))
+	else if (!want_read && ev_is_active(&s->rio) && !s->write_wants_read)
 		ev_io_stop(s->loop, &s->rio);
+	/* TLS may hold decrypted bytes the socket will not signal again. */
+	if (want_read && s->ssl != NULL && SSL_pending(s->ssl) > 0)
+		ev_feed_event(s->loop, &s->rio, EV_READ);
 }
 
 /*
@@ -1238,29 +1312,143 @@ sess_process(struct smtp_session *s)
 		sess_update_watchers(s);
 }
 
+/*
+ * Write one chunk of buffered output, through TLS when it is active.
+ * Returns 1 if bytes were written, 0 if the socket must become ready
+ * first (the watcher is set up), -1 after closing the session.
+ */
+static int
+sess_write_some(struct smtp_session *s)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	if (s->ssl != NULL && !s->tls_plain_pending) {
+		switch (tls_write(s->ssl, buf_head(&s->out), buf_avail(&s->out),
+		    &done)) {
+		case TLS_IO_OK:
+			buf_consume(&s->out, done);
+			return 1;
+		case TLS_IO_WANT_WRITE:
+			ev_io_start(s->loop, &s->wio);
+			return 0;
+		case TLS_IO_WANT_READ:
+			s->write_wants_read = 1;
+			ev_io_start(s->loop, &s->rio);
+			return 0;
+		default:
+			buf_reset(&s->out);
+			sess_close(s, "tls-write-error");
+			return -1;
+		}
+	}
+	n = write(s->fd, buf_head(&s->out), buf_avail(&s->out));
+	if (n < 0 && errno == EINTR)
+		return 1;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		ev_io_start(s->loop, &s->wio);
+		return 0;
+	}
+	if (n <= 0) {
+		buf_reset(&s->out);
+		sess_close(s, "write-error");
+		return -1;
+	}
+	buf_consume(&s->out, (size_t)n);
+	return 1;
+}
+
+static void sess_tls_step(struct smtp_session *);
+
 static void
 sess_flush(struct smtp_session *s)
 {
+	int r = 1;
+
+	while (buf_avail(&s->out) > 0 && (r = sess_write_some(s)) > 0)
+		;
+	if (r < 0 || buf_avail(&s->out) > 0)
+		return;
+	if (ev_is_active(&s->wio) && !s->read_wants_write)
+		ev_io_stop(s->loop, &s->wio);
+	if (s->tls_plain_pending) {
+		/* The 220 is out: the handshake may start. */
+		s->tls_plain_pending = 0;
+		s->idle.repeat = 30.;
+		ev_timer_again(s->loop, &s->idle);
+		sess_tls_step(s);
+	}
+}
+
+/* Advance the TLS handshake after STARTTLS. */
+static void
+sess_tls_step(struct smtp_session *s)
+{
+	char err[256];
+
+	switch (tls_handshake(s->ssl)) {
+	case TLS_IO_OK:
+		tls_describe(s->ssl, s->tls_desc, sizeof(s->tls_desc));
+		log_info("sid=%s event=tls-established tls=%s", s->id,
+		    s->tls_desc);
+		ev_io_stop(s->loop, &s->wio);
+		s->idle.repeat = s->cfg->idle_timeout;
+		ev_timer_again(s->loop, &s->idle);
+		sess_set_state(s, SMTP_S_INIT);
+		sess_process(s);
+		return;
+	case TLS_IO_WANT_READ:
+		ev_io_stop(s->loop, &s->wio);
+		ev_io_start(s->loop, &s->rio);
+		return;
+	case TLS_IO_WANT_WRITE:
+		ev_io_stop(s->loop, &s->rio);
+		ev_io_start(s->loop, &s->wio);
+		return;
+	default:
+		tls_last_error(err, sizeof(err));
+		log_info("sid=%s event=tls-failed error=\"%s\"", s->id, err);
+		sess_close(s, "tls-handshake-failed");
+		return;
+	}
+}
+
+/*
+ * Read what the socket has into the input buffer.  Returns the bytes
+ * read, 0 when none are ready yet, -1 after closing the session.
+ */
+static ssize_t
+sess_read_some(struct smtp_session *s, char *p, size_t room)
+{
+	size_t done = 0;
 	ssize_t n;
 
-	while (buf_avail(&s->out) > 0) {
-		n = write(s->fd, buf_head(&s->out), buf_avail(&s->out));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!ev_is_active(&s->wio))
-				ev_io_start(s->loop, &s->wio);
-			return;
+	if (s->ssl != NULL) {
+		switch (tls_read(s->ssl, p, room, &done)) {
+		case TLS_IO_OK:
+			return (ssize_t)done;
+		case TLS_IO_WANT_READ:
+			return 0;
+		case TLS_IO_WANT_WRITE:
+			s->read_wants_write = 1;
+			ev_io_start(s->loop, &s->wio);
+			return 0;
+		case TLS_IO_CLOSED:
+			sess_close(s, "client-closed");
+			return -1;
+		default:
+			sess_close(s, "tls-read-error");
+			return -1;
 		}
-		if (n <= 0) {
-			buf_reset(&s->out);
-			sess_close(s, "write-error");
-			return;
-		}
-		buf_consume(&s->out, (size_t)n);
 	}
-	if (ev_is_active(&s->wio))
-		ev_io_stop(s->loop, &s->wio);
+	n = read(s->fd, p, room);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		sess_close(s, n == 0 ? "client-closed" : "read-error");
+		return -1;
+	}
+	return n;
 }
 
 static void
@@ -1268,9 +1456,20 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct smtp_session *s = w->data;
 	size_t room = buf_room(&s->in);
-	char *p;
 	ssize_t n;
+	char *p;
 
+	if (s->state == SMTP_S_TLS_HANDSHAKE) {
+		if (!s->tls_plain_pending)
+			sess_tls_step(s);
+		return;
+	}
+	if (s->write_wants_read) {
+		s->write_wants_read = 0;
+		sess_flush(s);
+		if (s->state == SMTP_S_CLOSING)
+			return;
+	}
 	if (room == 0) {
 		ev_io_stop(loop, w);
 		return;
@@ -1279,13 +1478,8 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (s->state != SMTP_S_DATA && room > 4096)
 		room = 4096;
 	p = buf_reserve(&s->in, room);
-	n = read(s->fd, p, room);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	if ((n = sess_read_some(s, p, room)) <= 0)
 		return;
-	if (n <= 0) {
-		sess_close(s, n == 0 ? "client-closed" : "read-error");
-		return;
-	}
 	buf_commit(&s->in, (size_t)n);
 	ev_timer_again(loop, &s->idle);
 	sess_process(s);
@@ -1296,6 +1490,19 @@ sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct smtp_session *s = w->data;
 
+	if (s->state == SMTP_S_TLS_HANDSHAKE) {
+		if (s->tls_plain_pending)
+			sess_flush(s);
+		else
+			sess_tls_step(s);
+		return;
+	}
+	if (s->read_wants_write) {
+		s->read_wants_write = 0;
+		sess_read_cb(loop, &s->rio, EV_READ);
+		if (s->state == SMTP_S_CLOSING && buf_avail(&s->out) > 0)
+			return;
+	}
 	sess_flush(s);
 	if (s->state == SMTP_S_CLOSING && buf_avail(&s->out) == 0) {
 		ev_timer_stop(loop, &s->reaper);
@@ -1309,6 +1516,10 @@ sess_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct smtp_session *s = w->data;
 
+	if (s->state == SMTP_S_TLS_HANDSHAKE) {
+		sess_close(s, "tls-timeout");
+		return;
+	}
 	if (sess_waiting(s) && s->state != SMTP_S_CLOSING) {
 		/* The destinations' own timeouts bound these waits. */
 		ev_timer_again(loop, w);
@@ -1327,6 +1538,8 @@ sess_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	ev_timer_stop(loop, &s->reaper);
 	ev_io_stop(loop, &s->wio);
+	if (s->ssl != NULL)
+		SSL_free(s->ssl);
 	close(s->fd);
 	buf_free(&s->in);
 	buf_free(&s->out);

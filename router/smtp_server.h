@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <ev.h>
+#include <openssl/ssl.h>
 
 #include "smtp_client.h"
 
@@ -27,6 +28,7 @@ struct smtp_server_config {
 	const struct srs	*srs;
 	struct route_ctx	*route;
 	struct dns_ctx		*dns;
+	SSL_CTX			*tls_ctx;	/* NULL: no STARTTLS */
 };
 
 /*
