@@ -362,7 +362,7 @@ class Router:
     """
 
     def __init__(self, workdir, name, keys, *, resolver_port=None, zone_files=(),
-                 smtp_port, ipv6=False, workers=1, extra=()):
+                 smtp_port, ipv6=False, workers=1, log_addresses=True, extra=()):
         self.host = "127.0.0.1"
         self.port = free_port(("127.0.0.1", "::1") if ipv6 else ("127.0.0.1",))
         self.logpath = os.path.join(workdir, name + ".log")
@@ -372,8 +372,9 @@ class Router:
                 "--srs-domain", SRS_DOMAIN,
                 "--srs-secret", keys["srs-secret"],
                 "--smtp-port", str(smtp_port),
-                "--workers", str(workers),
-                "--log-addresses", "-v"]
+                "--workers", str(workers), "-v"]
+        if log_addresses:
+            argv.append("--log-addresses")
         if ipv6:
             argv += ["--listen", f"[::1]:{self.port}"]
         if resolver_port is not None:
