@@ -72,6 +72,8 @@ struct options {
 	double		 shutdown_timeout;
 	const char	*tls_cert;
 	const char	*tls_key;
+	size_t		 max_sessions;
+	size_t		 max_per_ip;
 };
 
 static void
@@ -83,7 +85,7 @@ usage(FILE *out)
 "              [--resolver ADDR[:PORT]]... [--zone FILE]... [--smtp-port PORT]\n"
 "              [--max-size BYTES] [--workers N] [--user NAME]\n"
 "              [--shutdown-timeout SECONDS] [--tls-cert FILE --tls-key FILE]\n"
-"              [--log-addresses] [-v]\n"
+"              [--max-sessions N] [--max-per-ip N] [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
@@ -101,10 +103,27 @@ usage(FILE *out)
 "  --shutdown-timeout S   on SIGTERM, seconds to let sessions finish (default 30)\n"
 "  --tls-cert FILE        PEM certificate chain; enables STARTTLS\n"
 "  --tls-key FILE         PEM private key of the certificate\n"
+"  --max-sessions N       sessions per worker before 421 (default 20000)\n"
+"  --max-per-ip N         sessions per client address and worker (default 50)\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
 "  -v                     log debug messages\n"
 "  -h, --help             show this help\n");
+}
+
+static int
+parse_count(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s == '\0' || *s == '-')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return -1;
+	*out = (size_t)v;
+	return 0;
 }
 
 static int
@@ -126,6 +145,8 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "shutdown-timeout", required_argument, NULL, 'T' },
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
+		{ "max-sessions", required_argument, NULL, 'S' },
+		{ "max-per-ip", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -139,6 +160,8 @@ parse_options(int argc, char **argv, struct options *o)
 	if (o->workers < 1)
 		o->workers = 1;
 	o->shutdown_timeout = 30.;
+	o->max_sessions = 20000;
+	o->max_per_ip = 50;
 	while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -164,6 +187,16 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'u': o->user = optarg; break;
 		case 'C': o->tls_cert = optarg; break;
 		case 'K': o->tls_key = optarg; break;
+		case 'S':
+		case 'P':
+			if (parse_count(optarg, c == 'S' ? &o->max_sessions :
+			    &o->max_per_ip) < 0) {
+				fprintf(stderr, "router: invalid --%s \"%s\": "
+				    "expected a count\n", c == 'S' ?
+				    "max-sessions" : "max-per-ip", optarg);
+				return -1;
+			}
+			break;
 		case 'w':
 			o->workers = strtol(optarg, &end, 10);
 			if (*end != '\0' || o->workers < 1 ||
@@ -509,6 +542,9 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.max_size = o->max_size;
 	wk.cfg.max_rcpts = 100;
 	wk.cfg.idle_timeout = 300.;
+	wk.cfg.session_timeout = 3600.;
+	wk.cfg.max_sessions = o->max_sessions;
+	wk.cfg.max_per_ip = o->max_per_ip;
 	wk.cfg.client.hostname = o->hostname;
 	wk.cfg.client.port = o->smtp_port;
 	wk.cfg.client.connect_timeout = 30.;

@@ -50,11 +50,14 @@ data_scan_mid(struct data_scan *ds, char c, char *out, size_t *o)
 {
 	if (ds->in_header)
 		data_scan_header(ds, c);
+	if (++ds->line_len > DATA_LINE_MAX)
+		ds->long_line = 1;
 	out[(*o)++] = c;
 	if (c == '\r')
 		ds->state = DATA_CR;
 	else if (c == '\n') {
 		ds->bare_lf = 1;
+		ds->line_len = 0;
 		ds->state = DATA_LINE_START;
 	} else
 		ds->state = DATA_MID;
@@ -72,8 +75,10 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 
 		switch (ds->state) {
 		case DATA_LINE_START:
-			if (c == '.')
+			if (c == '.') {
+				ds->line_len = 1;
 				ds->state = DATA_DOT;
+			}
 			else
 				data_scan_mid(ds, c, out, &o);
 			break;
@@ -84,6 +89,9 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 			if (c == '\n') {
 				if (ds->in_header)
 					data_scan_header(ds, c);
+				if (++ds->line_len > DATA_LINE_MAX)
+					ds->long_line = 1;
+				ds->line_len = 0;
 				out[o++] = c;
 				ds->state = DATA_LINE_START;
 			} else {

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Longest text line, CRLF included (RFC 5321 section 4.5.3.1.6). */
+#define DATA_LINE_MAX	1000
+
 enum data_scan_state {
 	DATA_LINE_START,	/* at the start of a line */
 	DATA_MID,		/* inside a line */
@@ -26,6 +29,8 @@ struct data_scan {
 	int			 bare_cr;	/* a CR not followed by LF */
 	int			 bare_lf;	/* an LF not preceded by CR */
 	uint64_t		 bytes;		/* message bytes passed on */
+	size_t			 line_len;	/* octets of the current line */
+	int			 long_line;	/* a line over DATA_LINE_MAX */
 	/* The header section, up to the first empty line. */
 	int			 in_header;
 	size_t			 line_pos;	/* bytes so far in this line */

@@ -49,6 +49,9 @@
 #define SMTP_MAX_UPSTREAMS	8
 #define SMTP_MAX_OPS		32	/* destinations of one RCPT */
 #define SMTP_MAX_RECEIVED	50	/* Received fields before a loop is assumed */
+#define SMTP_MAX_ERRORS		20	/* error replies before the session ends */
+#define SMTP_DATA_TIMEOUT	180.	/* between data blocks, RFC 5321 4.5.3.2.6 */
+#define SMTP_IP_BUCKETS		1024
 #define SMTP_ADDR_BUF		512	/* a formatted address, quoting included */
 
 enum smtp_state {
@@ -108,6 +111,9 @@ struct smtp_session {
 	struct buf		 in, out;
 	int			 discarding_line;	/* skipping an overlong line */
 	int			 in_process;	/* sess_process() is running */
+	unsigned		 nerrors;	/* 4xx and 5xx replies sent */
+	ev_timer		 deadline;	/* whole session */
+	struct ip_count		*ip;
 	int			 esmtp;
 	char			 helo[256];
 	SSL			*ssl;		/* after STARTTLS */
@@ -141,7 +147,17 @@ struct smtp_session {
 	int			 upstream_lost;
 };
 
+/* Open sessions per client address, to enforce the per-client limit. */
+struct ip_count {
+	struct ip_count	*next;
+	unsigned	 n;
+	char		 ip[INET6_ADDRSTRLEN];
+};
+
 static size_t smtp_nsessions;
+static struct ip_count *smtp_ip_table[SMTP_IP_BUCKETS];
+static unsigned char smtp_ip_key[crypto_shorthash_KEYBYTES];
+static int smtp_ip_key_set;
 
 static void sess_process(struct smtp_session *);
 static void sess_close(struct smtp_session *, const char *reason);
@@ -171,6 +187,12 @@ sess_set_state(struct smtp_session *s, enum smtp_state st)
 {
 	log_debug("sid=%s event=state from=%s to=%s", s->id,
 	    smtp_state_name(s->state), smtp_state_name(st));
+	/* RFC 5321 4.5.3.2: 3 minutes per data block, 5 per command. */
+	if (st == SMTP_S_DATA || s->state == SMTP_S_DATA) {
+		s->idle.repeat = st == SMTP_S_DATA ? SMTP_DATA_TIMEOUT :
+		    s->cfg->idle_timeout;
+		ev_timer_again(s->loop, &s->idle);
+	}
 	s->state = st;
 }
 
@@ -192,8 +214,10 @@ sess_reply(struct smtp_session *s, int code, const char *enhanced,
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	if (code >= 400 && code != 421)
+		s->nerrors++;
 	if (buf_printf(&s->out, "%d %s %s\r\n", code, enhanced, text) < 0)
-		sess_close(s, "output-overflow");
+		s->nerrors = SMTP_MAX_ERRORS + 1;
 }
 
 /* Default enhanced code for a reply that came without one (RFC 3463). */
@@ -564,7 +588,8 @@ sess_data_end(struct smtp_session *s)
 	size_t i;
 
 	if (s->scan.bare_cr || s->scan.bare_lf || s->too_big ||
-	    s->upstream_lost || s->scan.received > SMTP_MAX_RECEIVED) {
+	    s->upstream_lost || s->scan.long_line ||
+	    s->scan.received > SMTP_MAX_RECEIVED) {
 		if (s->scan.received > SMTP_MAX_RECEIVED)
 			sess_reply(s, 554, "5.4.6", "Mail loop: more than %d "
 			    "Received header fields", SMTP_MAX_RECEIVED);
@@ -582,7 +607,11 @@ sess_data_end(struct smtp_session *s)
 			else
 				sess_reply(s, 451, "4.4.2", "Connection to the "
 				    "destination lost");
-		} else
+		} else if (s->scan.long_line)
+			sess_reply(s, 550, "5.6.0", "Message has a line longer "
+			    "than %d octets (RFC 5321 section 4.5.3.1.6)",
+			    DATA_LINE_MAX);
+		else
 			sess_reply(s, 550, "5.6.0", "Message contains a bare "
 			    "CR or LF; lines must end with CRLF (RFC 5321 "
 			    "section 2.3.8)");
@@ -668,7 +697,7 @@ sess_data_input(struct smtp_session *s)
 			sess_up_release(s->ups[i], 1);
 		s->nups = 0;
 	}
-	if ((s->scan.bare_cr || s->scan.bare_lf ||
+	if ((s->scan.bare_cr || s->scan.bare_lf || s->scan.long_line ||
 	    s->scan.received > SMTP_MAX_RECEIVED) && s->nups > 0) {
 		for (i = 0; i < s->nups; i++)
 			sess_up_release(s->ups[i], 1);
@@ -1294,6 +1323,13 @@ sess_process(struct smtp_session *s)
 		return;
 	s->in_process = 1;
 	while (s->state != SMTP_S_CLOSING) {
+		if (s->nerrors > SMTP_MAX_ERRORS && !sess_waiting(s) &&
+		    s->state != SMTP_S_DATA) {
+			buf_printf(&s->out, "421 4.7.0 %s Too many errors, "
+			    "closing connection\r\n", s->cfg->hostname);
+			sess_close(s, "too-many-errors");
+			break;
+		}
 		if (s->state == SMTP_S_DATA) {
 			if (!sess_data_input(s))
 				break;
@@ -1537,7 +1573,10 @@ sess_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct smtp_session *s = w->data;
 
 	ev_timer_stop(loop, &s->reaper);
+	ev_timer_stop(loop, &s->deadline);
 	ev_io_stop(loop, &s->wio);
+	if (s->ip != NULL)
+		s->ip->n--;
 	if (s->ssl != NULL)
 		SSL_free(s->ssl);
 	close(s->fd);
@@ -1563,6 +1602,7 @@ sess_close(struct smtp_session *s, const char *reason)
 	s->state = SMTP_S_CLOSING;
 	ev_io_stop(s->loop, &s->rio);
 	ev_timer_stop(s->loop, &s->idle);
+	ev_timer_stop(s->loop, &s->deadline);
 	sess_flush(s);
 	/* Give a last reply that could not be written yet 10 s to drain. */
 	ev_timer_set(&s->reaper, buf_avail(&s->out) == 0 ? 0. : 10., 0.);
@@ -1583,21 +1623,96 @@ sess_peer_ip(struct smtp_session *s, const struct sockaddr *sa)
 		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
 }
 
+static void
+sess_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	buf_printf(&s->out, "421 4.4.2 %s Session time limit reached, "
+	    "closing connection\r\n", s->cfg->hostname);
+	sess_close(s, "session-deadline");
+}
+
+/*
+ * Find or add the counter of open sessions for ip.  Counters stay in the
+ * table at zero; the table holds at most the addresses seen.
+ * NOTE: entries are never removed, so a worker that sees many distinct
+ * client addresses keeps one small entry per address.
+ */
+static struct ip_count *
+smtp_ip_get(const char *ip)
+{
+	unsigned char h[crypto_shorthash_BYTES];
+	struct ip_count *c, **bucket;
+	uint64_t idx;
+
+	if (!smtp_ip_key_set) {
+		crypto_shorthash_keygen(smtp_ip_key);
+		smtp_ip_key_set = 1;
+	}
+	crypto_shorthash(h, (const unsigned char *)ip, strlen(ip), smtp_ip_key);
+	memcpy(&idx, h, sizeof(idx));
+	bucket = &smtp_ip_table[idx % SMTP_IP_BUCKETS];
+	for (c = *bucket; c != NULL; c = c->next)
+		if (strcmp(c->ip, ip) == 0)
+			return c;
+	c = xcalloc(1, sizeof(*c));
+	snprintf(c->ip, sizeof(c->ip), "%s", ip);
+	c->next = *bucket;
+	*bucket = c;
+	return c;
+}
+
+/* Refuse a connection over a limit with 421 and close it at once. */
+static int
+smtp_over_limit(const struct smtp_server_config *cfg, int fd,
+    struct ip_count *ip)
+{
+	char msg[320];
+	const char *why;
+	int n;
+
+	if (cfg->max_sessions > 0 && smtp_nsessions >= cfg->max_sessions)
+		why = "Too many connections";
+	else if (cfg->max_per_ip > 0 && ip->n >= cfg->max_per_ip)
+		why = "Too many connections from your address";
+	else
+		return 0;
+	n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
+	    cfg->hostname, why);
+	/* The client is told if the socket takes the reply at once. */
+	if (n > 0 && write(fd, msg, (size_t)n) < 0)
+		log_debug("event=limit-reply-failed error=\"%s\"",
+		    strerror(errno));
+	close(fd);
+	log_info("event=connection-refused reason=\"%s\"", why);
+	return 1;
+}
+
 void
 smtp_server_accept(struct ev_loop *loop, const struct smtp_server_config *cfg,
     int fd, const struct sockaddr *sa, socklen_t salen)
 {
-	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	struct smtp_session *s;
 	unsigned char rnd[8];
 	char ipbuf[LOG_ADDR_MAX];
+	struct ip_count *ip;
 
+	s = xcalloc(1, sizeof(*s));
+	sess_peer_ip(s, sa);
+	ip = smtp_ip_get(s->peer_ip);
+	if (smtp_over_limit(cfg, fd, ip)) {
+		free(s);
+		return;
+	}
+	s->ip = ip;
+	ip->n++;
 	s->loop = loop;
 	s->cfg = cfg;
 	s->fd = fd;
 	s->state = SMTP_S_INIT;
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(s->id, sizeof(s->id), rnd, sizeof(rnd));
-	sess_peer_ip(s, sa);
 	buf_init(&s->in, SMTP_IN_CAP);
 	buf_init(&s->out, SMTP_OUT_CAP);
 	ev_io_init(&s->rio, sess_read_cb, fd, EV_READ);
@@ -1605,7 +1720,11 @@ smtp_server_accept(struct ev_loop *loop, const struct smtp_server_config *cfg,
 	ev_init(&s->idle, sess_idle_cb);
 	s->idle.repeat = cfg->idle_timeout;
 	ev_timer_init(&s->reaper, sess_reap_cb, 0., 0.);
+	ev_timer_init(&s->deadline, sess_deadline_cb, cfg->session_timeout, 0.);
 	s->rio.data = s->wio.data = s->idle.data = s->reaper.data = s;
+	s->deadline.data = s;
+	if (cfg->session_timeout > 0)
+		ev_timer_start(loop, &s->deadline);
 	smtp_nsessions++;
 
 	log_info("sid=%s event=connect client=%s", s->id,

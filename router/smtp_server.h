@@ -24,6 +24,9 @@ struct smtp_server_config {
 	size_t			 max_size;	/* message bytes, SIZE limit */
 	size_t			 max_rcpts;	/* recipients per transaction */
 	double			 idle_timeout;	/* seconds waiting for the client */
+	double			 session_timeout;	/* seconds per session, 0: none */
+	size_t			 max_sessions;	/* per worker, 0: no limit */
+	size_t			 max_per_ip;	/* per client address and worker */
 	struct smtp_client_config client;
 	const struct srs	*srs;
 	struct route_ctx	*route;

@@ -96,11 +96,44 @@ test_scan_counts_received(void)
 	CHECK_INT(ds.in_header, 0);
 }
 
+/* RFC 5321 section 4.5.3.1.6: at most 1000 octets per line, CRLF included. */
+static void
+test_scan_line_limit(void)
+{
+	char msg[1200], out[1300];
+	size_t outlen;
+	struct data_scan ds;
+	int done;
+
+	memset(msg, 'a', 998);
+	memcpy(msg + 998, "\r\n.\r\n", 5);
+	data_scan_init(&ds);
+	data_scan(&ds, msg, 1003, out, &outlen, &done);
+	CHECK(done);
+	CHECK_INT(ds.long_line, 0);
+
+	memset(msg, 'a', 999);
+	memcpy(msg + 999, "\r\n.\r\n", 5);
+	data_scan_init(&ds);
+	data_scan(&ds, msg, 1004, out, &outlen, &done);
+	CHECK(done);
+	CHECK_INT(ds.long_line, 1);
+
+	/* A dot-stuffed line counts its stuffing dot: it is on the wire. */
+	msg[0] = '.';
+	memset(msg + 1, 'a', 998);
+	memcpy(msg + 999, "\r\n.\r\n", 5);
+	data_scan_init(&ds);
+	data_scan(&ds, msg, 1004, out, &outlen, &done);
+	CHECK_INT(ds.long_line, 1);
+}
+
 int
 main(void)
 {
 	RUN(test_scan_table);
 	RUN(test_scan_split);
 	RUN(test_scan_counts_received);
+	RUN(test_scan_line_limit);
 	CHECK_SUMMARY();
 }
