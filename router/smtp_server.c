@@ -836,7 +836,7 @@ cmd_helo(struct smtp_session *s, const char *args, int esmtp)
 	s->esmtp = esmtp;
 	sess_set_state(s, SMTP_S_READY);
 	if (!esmtp) {
-		sess_reply(s, 250, "2.0.0", "%s", s->cfg->hostname);
+		buf_printf(&s->out, "250 %s\r\n", s->cfg->hostname);
 		return;
 	}
 	buf_printf(&s->out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n"
@@ -1729,7 +1729,8 @@ smtp_server_accept(struct ev_loop *loop, const struct smtp_server_config *cfg,
 
 	log_info("sid=%s event=connect client=%s", s->id,
 	    log_addr(ipbuf, s->peer_ip));
-	sess_reply(s, 220, "2.0.0", "%s ESMTP ready", cfg->hostname);
+	/* RFC 2034 section 3: no enhanced code in the greeting or EHLO. */
+	buf_printf(&s->out, "220 %s ESMTP ready\r\n", cfg->hostname);
 	ev_timer_again(loop, &s->idle);
 	sess_process(s);
 }
