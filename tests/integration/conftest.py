@@ -122,7 +122,8 @@ def _make_keys(keydir):
     shutil.copy(os.path.join(ROOT, "zones", "keys", "sender.example.dkim.pem"), keydir)
     keys["dkim"] = os.path.join(keydir, "sender.example.dkim.pem")
     keys["srs-secret"] = os.path.join(keydir, "srs-secret")
-    with open(keys["srs-secret"], "w") as f:
+    fd = os.open(keys["srs-secret"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
         f.write("integration-test-secret\n")
     keys["srs-secret-value"] = "integration-test-secret"
     return keys
