@@ -41,7 +41,9 @@ enum smtp_client_event {
 };
 /*
  * After SMTP_CLIENT_FAILED or SMTP_CLIENT_LOST the client frees itself
- * once the callback returns: the owner must not use it again.
+ * once the callback returns (after a QUIT when the connection is still
+ * up): the owner must not use it again.  Calling smtp_client_quit() or
+ * smtp_client_abort() from inside that callback is allowed.
  */
 
 typedef void smtp_client_cb(void *arg, enum smtp_client_event,
@@ -66,7 +68,7 @@ struct smtp_client_config {
 
 /* Bytes that one smtp_client_write() may add beyond the high-water mark. */
 #define SMTP_CLIENT_WRITE_MAX	(1024 * 1024)
-/* Longest address smtp_client_new() and smtp_client_rcpt() accept. */
+/* Maximum address length, in bytes, for smtp_client_new() and _rcpt(). */
 #define SMTP_CLIENT_ADDR_MAX	512
 
 struct smtp_client;
@@ -86,46 +88,46 @@ struct smtp_client;
  * 556 5.1.10 null MX; 451 4.4.4 no such domain or no address for its MX;
  * 451 4.4.3 DNS failure; 451 4.4.1 no MX host answered; 451 4.4.2
  * connection lost or protocol error; 552 5.3.4 message larger than the
- * server's SIZE; 554 5.4.6 the MX is this relay (mail loop).  When every
- * address was tried and every host rejected us with 5xx (greeting or
- * HELO), the last 5xx is passed on; else the last 4xx from a host, else
- * the last local failure.
+ * server's SIZE; 554 5.4.6 the MX is this relay (mail loop).  Once every
+ * address has been tried, the owner gets the last 5xx if every host
+ * rejected the greeting or HELO with 5xx.  Otherwise it gets the last 4xx
+ * from a host, or else the last local failure.
  */
 struct smtp_client *smtp_client_new(struct ev_loop *, struct dns_ctx *,
 		    const struct smtp_client_config *, const char *domain,
 		    const char *mail_from, size_t size, int body_8bit,
 		    smtp_client_cb *, void *arg);
 /*
- * Queue RCPT TO:<addr>; answered by one SMTP_CLIENT_RCPT event.  Valid
+ * Queue RCPT TO:<addr>, whose reply comes as one SMTP_CLIENT_RCPT.  Valid
  * after SMTP_CLIENT_READY and before smtp_client_data().  With PIPELINING
  * the commands go out together and the replies come back in order;
  * without it each RCPT waits for the previous reply.
  */
 void		 smtp_client_rcpt(struct smtp_client *, const char *addr);
-/* Send DATA; answered by SMTP_CLIENT_DATA. */
+/* Send DATA, whose reply comes as SMTP_CLIENT_DATA. */
 void		 smtp_client_data(struct smtp_client *);
 /*
  * Queue message bytes (dot-stuffed, CRLF line ends) after a 354.
- * Returns the bytes still free below the high-water mark; at zero the
+ * Returns the bytes still free below the high-water mark.  At zero the
  * owner stops reading its own peer until SMTP_CLIENT_DRAIN, which comes
  * once the buffer is below half the mark.  One call may pass the mark by
- * at most SMTP_CLIENT_WRITE_MAX bytes; more is a broken invariant.
+ * at most SMTP_CLIENT_WRITE_MAX bytes, and more is a broken invariant.
  */
 size_t		 smtp_client_write(struct smtp_client *, const void *, size_t);
 /*
  * Send the final ".\r\n" (after a CRLF if the message did not end with
- * one); answered by SMTP_CLIENT_END.
+ * one), whose reply comes as SMTP_CLIENT_END.
  */
 void		 smtp_client_end(struct smtp_client *);
 /*
  * Send QUIT if idle, then close and free; no further callbacks.  With a
  * command or the message in flight it closes at once, as abort does.
- * Safe to call from inside the callback, and in every state.
+ * Safe to call from inside the callback.
  */
 void		 smtp_client_quit(struct smtp_client *);
 /*
  * Close at once without the final dot and free; no further callbacks.
- * Safe to call from inside the callback, and in every state.
+ * Safe to call from inside the callback.
  */
 void		 smtp_client_abort(struct smtp_client *);
 
