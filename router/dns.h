@@ -50,18 +50,30 @@ struct dns_config {
 	size_t		 cache_max_bytes;	/* default 64 MiB */
 };
 
+/* A NULL config or zero fields take the defaults above. */
 struct dns_ctx	*dns_new(struct ev_loop *, const struct dns_config *);
+/*
+ * Free the context with its cache and zones.  Lookups still pending are
+ * dropped without a callback.  Must not be called from a DNS callback.
+ */
 void		 dns_free(struct dns_ctx *);
 
-/* "ADDR", "ADDR:PORT", "[V6ADDR]:PORT".  Returns 0 or -1 (invalid). */
+/*
+ * "ADDR", "ADDR:PORT", "[V6ADDR]:PORT", numeric addresses only.  Returns
+ * 0, or -1 if the text is invalid or 8 resolvers are already set.
+ */
 int		 dns_add_resolver(struct dns_ctx *, const char *addrport);
-/* Read the nameserver lines of a resolv.conf file.  Returns the count added. */
+/*
+ * Read the nameserver lines of a resolv.conf file.  Returns the count
+ * added, 0 when the file cannot be read (a warning is logged).
+ */
 int		 dns_add_resolv_conf(struct dns_ctx *, const char *path);
 /*
  * Load a master file (RFC 1035 syntax, absolute names or $ORIGIN).  Once
  * a zone file is loaded, every lookup is answered locally: names under a
  * loaded zone's apex from its records, other names with NXDOMAIN.
- * Returns 0, or -1 with a message in err.
+ * $INCLUDE is not supported.  Returns 0, or -1 with a message in err,
+ * "PATH:LINE: reason" for a syntax error.
  */
 int		 dns_add_zone_file(struct dns_ctx *, const char *path,
 		    char *err, size_t errsz);
@@ -71,9 +83,16 @@ int		 dns_add_zone_file(struct dns_ctx *, const char *path,
  * The callback runs exactly once, from the event loop and never from
  * inside dns_lookup(), unless the query is cancelled first.  Returns a
  * handle that stays valid until the callback returns or dns_cancel().
+ * A name that ldns cannot parse, longer than 253 characters or with a
+ * label over 63 octets gets DNS_SERVFAIL without a query.
  */
 struct dns_query *dns_lookup(struct dns_ctx *, const char *name,
 		    ldns_rr_type type, dns_cb *cb, void *arg);
+/*
+ * Drop one lookup: its callback will not run.  The query on the wire, if
+ * any, goes on for the other lookups and still fills the cache.  A no-op
+ * from inside the lookup's own callback.
+ */
 void		 dns_cancel(struct dns_query *);
 
 /* Queries sent on the wire since start (for tests and statistics). */
