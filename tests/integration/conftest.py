@@ -229,7 +229,8 @@ def router(env):
 
 @pytest.fixture(autouse=True)
 def _log_marks(request):
-    """Remember where each log ends so a failure shows only its own lines."""
+    """Remember where each log ends so a failure shows only its own lines,
+    and fail the test if a sanitizer reported an error during it."""
     env_obj = None
     if "env" in request.fixturenames:
         env_obj = request.getfixturevalue("env")
@@ -240,6 +241,17 @@ def _log_marks(request):
                 marks[service.logpath] = (service.name, service.log_size())
     request.node._log_marks = (env_obj, marks)
     yield
+    if env_obj is None:
+        return
+    # A sanitizer report in a child's log fails the test that caused it.
+    for service in env_obj.services:
+        _, start = marks.get(service.logpath, (service.name, 0))
+        try:
+            report = harness.sanitizer_report(service.log_text(start))
+        except OSError:
+            continue
+        if report:
+            pytest.fail(f"{service.name} reported a sanitizer error: {report}")
 
 
 @pytest.hookimpl(hookwrapper=True)
