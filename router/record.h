@@ -8,6 +8,9 @@
  *                       published Ed25519 key
  *   LABEL._er.DOMAIN    one signed rule; LABEL is a salted hash of the
  *                       local part, so the zone does not list addresses
+ *
+ * Callers must have run sodium_init(), which also seeds the random
+ * source that sealing uses.
  */
 #ifndef ROUTER_RECORD_H
 #define ROUTER_RECORD_H
@@ -121,5 +124,104 @@ int		 rec_rule_sign(char *out, size_t outsz, const char *owner,
 /* Load a relay key file written by "dnsconf relay-keygen".  0 or -1. */
 int		 rec_relay_key_load(struct rec_relay_key *, const char *path,
 		    char *err, size_t errsz);
+
+/*
+ * The fields of one rule record as written, before verification: what
+ * rec_rule_parse() decodes and rec_rule_message() turns into the signed
+ * bytes.  Sealed destinations are stored in boxes[] and located by
+ * offset, so the struct may be copied.
+ */
+struct rec_sealed {
+	uint32_t	 relay_kid;
+	size_t		 off;		/* into boxes[] */
+	size_t		 len;
+};
+
+struct rec_rule_fields {
+	uint32_t	 kid;
+	uint64_t	 expires;
+	enum rec_action	 action;
+	size_t		 nsealed;
+	struct rec_sealed sealed[REC_MAX_RELAYS];
+	size_t		 boxes_len;
+	unsigned char	 boxes[REC_MAX_TXT];
+	size_t		 msg_len;
+	char		 message[REC_MAX_MSG + 1];
+	unsigned char	 sig[crypto_sign_BYTES];
+};
+
+/* Largest signed message: every field at its maximum. */
+#define REC_MAX_SIGNED	(19 + 2 + 255 + 4 + 8 + 1 + 1 + \
+			    REC_MAX_RELAYS * 6 + REC_MAX_TXT + 2 + REC_MAX_MSG)
+
+/*
+ * Decode one rule record (character-strings joined) without verifying
+ * it.  Returns REC_OK, REC_NONE (not an ER1 rule record: another version,
+ * another record kind or not a tag list) or REC_MALFORMED.
+ */
+enum rec_status	 rec_rule_parse(struct rec_rule_fields *, const char *txt,
+		    size_t len);
+
+/*
+ * Build the signed message M of docs/records.md for a rule at owner (a
+ * domain name in presentation format; it is taken as absolute and
+ * lower-cased).  Writes at most outsz bytes; REC_MAX_SIGNED always
+ * suffices.  Returns the length, or -1 if owner is not a valid name or
+ * out is too small.
+ */
+long		 rec_rule_message(const struct rec_rule_fields *,
+		    const char *owner, unsigned char *out, size_t outsz);
+
+/*
+ * Write the absolute owner name of a rule, "LABEL._er.DOMAIN.", into out.
+ * domain may carry a trailing dot; it is lower-cased.  Arguments local,
+ * len and catch_all are those of rec_label().  Returns 0, or -1 when out
+ * is too small or the name would exceed 253 characters.
+ */
+int		 rec_owner_name(char *out, size_t outsz,
+		    const unsigned char salt[REC_SALT_LEN], const char *local,
+		    size_t len, int catch_all, const char *domain);
+
+/*
+ * Format the domain record and a key record (TXT content, unsplit) into
+ * out.  Returns 0, or -1 when out is too small.
+ */
+int		 rec_domain_format(char *out, size_t outsz,
+		    const unsigned char salt[REC_SALT_LEN]);
+int		 rec_key_format(char *out, size_t outsz, const struct rec_key *);
+
+/*
+ * Check one destination address as the relay does: 1 to REC_MAX_ADDR
+ * bytes, exactly one '@' with text on both sides, and no control
+ * characters, spaces, '<', '>' or ','.  Returns 1 if valid, else 0.
+ */
+int		 rec_addr_valid(const char *addr, size_t len);
+
+/*
+ * Key files: text, one "name=value" a line, '#' starts a comment line.
+ * rec_keyfile_read() fills the value of every field listed; each must
+ * occur exactly once (names not listed are ignored).  Returns 0, or -1
+ * with "PATH:LINE: reason" or "PATH: reason" in err.
+ */
+#define REC_KEYFILE_VALUE_MAX	256
+struct rec_keyfile_field {
+	const char	*name;
+	char		 value[REC_KEYFILE_VALUE_MAX];
+	int		 found;
+};
+
+int		 rec_keyfile_read(const char *path,
+		    struct rec_keyfile_field *, size_t n, char *err,
+		    size_t errsz);
+
+/*
+ * Decode standard base64 (RFC 4648 section 4, padded, no whitespace) of
+ * exactly want bytes.  Returns 0, or -1 on any other input.
+ */
+int		 rec_base64_decode_exact(unsigned char *out, size_t want,
+		    const char *in, size_t inlen);
+
+/* Parse 8 lower-case hex digits into *kid.  Returns 0 or -1. */
+int		 rec_kid_parse(uint32_t *kid, const char *in, size_t inlen);
 
 #endif
