@@ -431,8 +431,9 @@ sess_rcpt_forward(struct smtp_session *s, const char *const *dsts,
 		struct rcpt_op *op = &s->ops[s->nops++];
 
 		memset(op, 0, sizeof(*op));
-		snprintf(op->dst, sizeof(op->dst), "%s", dsts[i]);
-		if (addr_parse_mailbox(&d, dsts[i]) != ADDR_OK || d.null) {
+		/* Only a parsed and re-formatted address goes on the wire. */
+		if (addr_parse_mailbox(&d, dsts[i]) != ADDR_OK || d.null ||
+		    addr_format(&d, op->dst, sizeof(op->dst)) < 0) {
 			struct smtp_reply r;
 
 			sess_make_reply(&r, 451, "4.3.5",
@@ -892,12 +893,38 @@ cmd_mail_params(struct smtp_session *s, const char *p)
 	return 0;
 }
 
+/*
+ * Format a decoded "local@domain" (the local part may hold any
+ * character, as SRS returns it) as a wire address, quoting the local
+ * part where needed.  The domain is whatever follows the last '@'.
+ * Returns 0, or -1 if it is not a valid address.
+ */
+static int
+smtp_join_decoded(const char *decoded, char *out, size_t outsz)
+{
+	const char *at = strrchr(decoded, '@');
+	struct addr a, check;
+
+	memset(&a, 0, sizeof(a));
+	if (at == NULL || at == decoded ||
+	    (size_t)(at - decoded) > ADDR_LOCAL_MAX ||
+	    strlen(at + 1) > ADDR_DOMAIN_MAX)
+		return -1;
+	memcpy(a.local, decoded, (size_t)(at - decoded));
+	snprintf(a.domain, sizeof(a.domain), "%s", at + 1);
+	if (addr_format(&a, out, outsz) < 0)
+		return -1;
+	/* The result must parse back: this rejects CR, LF and bad domains. */
+	if (addr_parse_mailbox(&check, out) != ADDR_OK)
+		return -1;
+	return 0;
+}
+
 /* Compute the envelope sender the destinations see (SRS). */
 static int
 cmd_mail_rewrite(struct smtp_session *s)
 {
 	char plain[SMTP_ADDR_BUF], rewritten[SMTP_ADDR_BUF];
-	struct addr a;
 	enum srs_result r;
 
 	if (s->sender.null) {
@@ -912,8 +939,8 @@ cmd_mail_rewrite(struct smtp_session *s)
 		addr_format(&s->sender, s->sender_fwd, sizeof(s->sender_fwd));
 		return 0;
 	}
-	if (r != SRS_OK || addr_parse_mailbox(&a, rewritten) != ADDR_OK ||
-	    addr_format(&a, s->sender_fwd, sizeof(s->sender_fwd)) < 0) {
+	if (r != SRS_OK || smtp_join_decoded(rewritten, s->sender_fwd,
+	    sizeof(s->sender_fwd)) < 0) {
 		sess_reply(s, 553, "5.1.7", "Sender address cannot be "
 		    "rewritten for forwarding (too long)");
 		return -1;
@@ -977,8 +1004,8 @@ cmd_mail(struct smtp_session *s, const char *args)
 static void
 cmd_rcpt_srs(struct smtp_session *s)
 {
-	char plain[SMTP_ADDR_BUF], orig[SMTP_ADDR_BUF];
-	const char *dst = orig;
+	char plain[SMTP_ADDR_BUF], orig[SMTP_ADDR_BUF], quoted[SMTP_ADDR_BUF];
+	const char *dst = quoted;
 	enum srs_result r;
 
 	snprintf(plain, sizeof(plain), "%s@%s", s->rcpt.local,
@@ -988,6 +1015,11 @@ cmd_rcpt_srs(struct smtp_session *s)
 		sess_reply(s, 550, "5.1.1", "Invalid or expired SRS address");
 		log_info("sid=%s event=rcpt result=srs-invalid reason=%s",
 		    s->id, srs_result_str(r));
+		return;
+	}
+	/* SRS works on the decoded form: quote the local part again. */
+	if (smtp_join_decoded(orig, quoted, sizeof(quoted)) < 0) {
+		sess_reply(s, 550, "5.1.1", "Invalid SRS address");
 		return;
 	}
 	sess_rcpt_forward(s, &dst, 1);
@@ -1247,7 +1279,8 @@ sess_next_line(struct smtp_session *s, char line[SMTP_LINE_MAX + 1])
 {
 	const char *head = buf_head(&s->in);
 	size_t avail = buf_avail(&s->in);
-	const char *nl = memchr(head, '\n', avail);
+	/* An empty buffer may have no storage yet: no memchr on NULL. */
+	const char *nl = avail > 0 ? memchr(head, '\n', avail) : NULL;
 	size_t n;
 
 	if (s->discarding_line) {

@@ -5,13 +5,7 @@
  * message as it would arrive from a resolver.
  *
  * The file includes dns.c to reach its static functions, so it links
- * without router/dns.o.  Build with libFuzzer:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *       -Irouter -Irouter/util $(pkg-config --cflags ldns libsodium) \
- *       fuzz/fuzz_dns_answer.c router/cache.c router/util/buf.c \
- *       router/util/log.c router/util/xmalloc.c \
- *       $(pkg-config --libs ldns libsodium) -lev -o build/fuzz_dns_answer
+ * without router/dns.o.  "make fuzz" builds it as build/fuzz/fuzz_dns_answer.
  *
  * or with -DFUZZ_STANDALONE and any compiler to replay files given as
  * arguments.
