@@ -34,6 +34,7 @@
 #define MAX_ZONES	64
 #define MAX_RESOLVERS	8
 #define MAX_WORKERS	64
+#define MAX_RELAY_KEYS	4
 
 struct listener {
 	ev_io	 io;
@@ -60,7 +61,8 @@ struct options {
 	const char	*resolvers[MAX_RESOLVERS];
 	size_t		 nresolvers;
 	const char	*hostname;
-	const char	*relay_key;
+	const char	*relay_keys[MAX_RELAY_KEYS];
+	size_t		 nrelay_keys;
 	const char	*srs_domain;
 	const char	*srs_secret;
 	int		 smtp_port;
@@ -89,7 +91,8 @@ usage(FILE *out)
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
-"  --relay-key FILE       relay key pair from \"dnsconf relay-keygen\"\n"
+"  --relay-key FILE       relay key pair from \"dnsconf relay-keygen\";\n"
+"                         repeatable while rotating keys, the first is current\n"
 "  --srs-domain DOMAIN    domain of rewritten senders; its MX points at this relay\n"
 "  --srs-secret FILE      HMAC secrets for SRS, one per line, the first signs\n"
 "  --resolver ADDR[:PORT] DNS server to query (repeatable; default: the\n"
@@ -180,7 +183,11 @@ parse_options(int argc, char **argv, struct options *o)
 			o->resolvers[o->nresolvers++] = optarg;
 			break;
 		case 'H': o->hostname = optarg; break;
-		case 'k': o->relay_key = optarg; break;
+		case 'k':
+			if (o->nrelay_keys >= MAX_RELAY_KEYS)
+				goto toomany;
+			o->relay_keys[o->nrelay_keys++] = optarg;
+			break;
 		case 'd': o->srs_domain = optarg; break;
 		case 's': o->srs_secret = optarg; break;
 		case 'A': o->log_addresses = 1; break;
@@ -245,7 +252,7 @@ parse_options(int argc, char **argv, struct options *o)
 		    argv[optind]);
 		return -1;
 	}
-	if (o->nlisten == 0 || o->relay_key == NULL ||
+	if (o->nlisten == 0 || o->nrelay_keys == 0 ||
 	    o->srs_domain == NULL || o->srs_secret == NULL) {
 		fprintf(stderr, "router: --listen, --relay-key, --srs-domain "
 		    "and --srs-secret are required (see router -h)\n");
@@ -258,7 +265,8 @@ parse_options(int argc, char **argv, struct options *o)
 	return 0;
 toomany:
 	fprintf(stderr, "router: too many --%s options\n",
-	    c == 'l' ? "listen" : c == 'z' ? "zone" : "resolver");
+	    c == 'l' ? "listen" : c == 'z' ? "zone" : c == 'k' ? "relay-key" :
+	    "resolver");
 	return -1;
 }
 
@@ -434,19 +442,23 @@ drop_privileges(const char *user)
  * too, where a failure keeps the old ones.  Returns 0 or -1.
  */
 static int
-load_secrets(const struct options *o, struct rec_relay_key *key,
+load_secrets(const struct options *o, struct rec_relay_key *keys,
     struct srs *srs, SSL_CTX **tls_ctx)
 {
-	struct rec_relay_key k;
+	struct rec_relay_key k[MAX_RELAY_KEYS];
 	static struct srs t;
 	SSL_CTX *ctx = NULL;
 	char err[512];
+	size_t i;
 
-	if (rec_relay_key_load(&k, o->relay_key, err, sizeof(err)) < 0) {
-		log_err("event=load-failed file=%s error=\"%s\"", o->relay_key,
-		    err);
-		return -1;
-	}
+	for (i = 0; i < o->nrelay_keys; i++)
+		if (rec_relay_key_load(&k[i], o->relay_keys[i], err,
+		    sizeof(err)) < 0) {
+			log_err("event=load-failed file=%s error=\"%s\"",
+			    o->relay_keys[i], err);
+			sodium_memzero(k, sizeof(k));
+			return -1;
+		}
 	if (srs_init(&t, o->srs_domain, o->srs_secret, err, sizeof(err)) < 0) {
 		log_err("event=load-failed file=%s error=\"%s\"", o->srs_secret,
 		    err);
@@ -462,7 +474,7 @@ load_secrets(const struct options *o, struct rec_relay_key *key,
 	if (*tls_ctx != NULL)
 		SSL_CTX_free(*tls_ctx);
 	*tls_ctx = ctx;
-	*key = k;
+	memcpy(keys, k, o->nrelay_keys * sizeof(k[0]));
 	*srs = t;
 	sodium_memzero(&k, sizeof(k));
 	sodium_memzero(&t, sizeof(t));
@@ -471,7 +483,7 @@ load_secrets(const struct options *o, struct rec_relay_key *key,
 }
 
 static const struct options *worker_opts;
-static struct rec_relay_key worker_key;
+static struct rec_relay_key worker_keys[MAX_RELAY_KEYS];
 static struct srs worker_srs;
 static SSL_CTX *worker_tls;
 
@@ -516,7 +528,7 @@ worker_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct worker *wk = w->data;
 
-	if (load_secrets(worker_opts, &worker_key, &worker_srs,
+	if (load_secrets(worker_opts, worker_keys, &worker_srs,
 	    &worker_tls) == 0) {
 		wk->cfg.tls_ctx = worker_tls;
 		log_notice("event=reloaded");
@@ -554,7 +566,8 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.srs = &worker_srs;
 	wk.cfg.tls_ctx = worker_tls;
 	wk.cfg.dns = dns;
-	wk.cfg.route = route_new(wk.loop, dns, &worker_key, 100000, 64 << 20);
+	wk.cfg.route = route_new(wk.loop, dns, worker_keys, o->nrelay_keys,
+	    100000, 64 << 20);
 
 	for (i = 0; i < nfds; i++) {
 		struct listener *l = &wk.listeners[wk.nlisteners++];
@@ -687,7 +700,7 @@ main(int argc, char **argv)
 		hostbuf[sizeof(hostbuf) - 1] = '\0';
 		o.hostname = hostbuf;
 	}
-	if (load_secrets(&o, &worker_key, &worker_srs, &worker_tls) < 0)
+	if (load_secrets(&o, worker_keys, &worker_srs, &worker_tls) < 0)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	for (w = 0; w < o.workers; w++)
@@ -699,7 +712,7 @@ main(int argc, char **argv)
 	for (i = 0; i < o.nlisten; i++)
 		log_notice("event=listen address=%s", o.listen[i]);
 	log_notice("event=start hostname=%s srs-domain=%s relay-kid=%08x "
-	    "workers=%ld", o.hostname, worker_srs.domain, worker_key.kid,
+	    "workers=%ld", o.hostname, worker_srs.domain, worker_keys[0].kid,
 	    o.workers);
 	if (o.workers == 1)
 		return worker_run(&o, fds[0], o.nlisten);

@@ -27,7 +27,8 @@
 struct route_ctx {
 	struct ev_loop		*loop;
 	struct dns_ctx		*dns;
-	const struct rec_relay_key *relay_key;
+	const struct rec_relay_key *relay_keys;
+	size_t			 nrelay_keys;
 	struct cache		*rules;
 };
 
@@ -56,14 +57,15 @@ static void route_next_candidate(struct route_lookup *);
 
 struct route_ctx *
 route_new(struct ev_loop *loop, struct dns_ctx *dns,
-    const struct rec_relay_key *relay_key, size_t max_entries,
-    size_t max_bytes)
+    const struct rec_relay_key *relay_keys, size_t nrelay_keys,
+    size_t max_entries, size_t max_bytes)
 {
 	struct route_ctx *ctx = xcalloc(1, sizeof(*ctx));
 
 	ctx->loop = loop;
 	ctx->dns = dns;
-	ctx->relay_key = relay_key;
+	ctx->relay_keys = relay_keys;
+	ctx->nrelay_keys = nrelay_keys;
 	ctx->rules = cache_new(max_entries, max_bytes, route_rule_free);
 	return ctx;
 }
@@ -308,6 +310,26 @@ route_rule_tempfail(struct route_lookup *lk, enum rec_status st)
 		    "The routing rule for this address failed verification");
 }
 
+/*
+ * Verify one rule record with each of the relay's keys in turn: during a
+ * relay key rotation a record may be sealed to the old or the new key.
+ */
+static enum rec_status
+route_verify_any_key(struct route_lookup *lk, struct rec_rule *rr,
+    const char *txt, size_t len, uint64_t now)
+{
+	enum rec_status st = REC_NOT_FOR_RELAY;
+	size_t k;
+
+	for (k = 0; k < lk->ctx->nrelay_keys; k++) {
+		st = rec_rule_verify(rr, &lk->dom, lk->owner, lk->domain, txt,
+		    len, &lk->ctx->relay_keys[k], now);
+		if (st != REC_NOT_FOR_RELAY)
+			break;
+	}
+	return st;
+}
+
 static void
 route_rule_answer(void *arg, const struct dns_answer *ans)
 {
@@ -335,12 +357,9 @@ route_rule_answer(void *arg, const struct dns_answer *ans)
 		return;
 	}
 	n = route_join_txt(ans->rrs, bufs, lens);
-	for (i = 0; i < n; i++) {
-		st = rec_rule_verify(&rr, &lk->dom, lk->owner, lk->domain,
-		    bufs[i], lens[i], lk->ctx->relay_key, now);
-		if (st == REC_OK)
-			break;
-		if (first == REC_NONE)
+	for (i = 0; i < n && st != REC_OK; i++) {
+		st = route_verify_any_key(lk, &rr, bufs[i], lens[i], now);
+		if (st != REC_OK && first == REC_NONE)
 			first = st;
 	}
 	if (st != REC_OK) {

@@ -48,9 +48,10 @@ struct route_result {
 
 typedef void route_cb(void *arg, const struct route_result *);
 
+/* relay_keys: the relay's key pairs, tried in order (key rotation). */
 struct route_ctx *route_new(struct ev_loop *, struct dns_ctx *,
-		    const struct rec_relay_key *, size_t cache_max_entries,
-		    size_t cache_max_bytes);
+		    const struct rec_relay_key *relay_keys, size_t nrelay_keys,
+		    size_t cache_max_entries, size_t cache_max_bytes);
 void		 route_free(struct route_ctx *);
 
 /*
