@@ -2,8 +2,8 @@
  * DATA stream scanner.  Transitions (emit = copy to the output):
  *
  *   LINE_START  "."  -> DOT (hold)      CR -> CR (emit)
- *               LF   -> bare LF         other -> MID (emit)
- *   MID         CR   -> CR (emit)       LF -> bare LF   other -> MID
+ *               LF   -> bare LF, MID    other -> MID (emit)
+ *   MID         CR   -> CR (emit)       LF -> bare LF, MID   other -> MID
  *   CR          LF   -> LINE_START      other -> bare CR, rescan in MID
  *   DOT         CR   -> DOT_CR (hold)   other -> emit ".", rescan in MID
  *   DOT_CR      LF   -> end of data     other -> bare CR, emit ".\r",
@@ -56,9 +56,13 @@ data_scan_mid(struct data_scan *ds, char c, char *out, size_t *o)
 	if (c == '\r')
 		ds->state = DATA_CR;
 	else if (c == '\n') {
+		/*
+		 * A bare LF does not start a line: "\n.\r\n" must not end the
+		 * data, or input after it would run as commands.
+		 */
 		ds->bare_lf = 1;
 		ds->line_len = 0;
-		ds->state = DATA_LINE_START;
+		ds->state = DATA_MID;
 	} else
 		ds->state = DATA_MID;
 }

@@ -1,9 +1,9 @@
 /*
  * libFuzzer target for the DATA stream scanner.  The input is scanned in
  * pieces whose sizes come from the first byte, and the invariants that
- * keep smuggling out are checked: the output never holds the end marker,
- * and when neither a bare CR nor a bare LF was flagged, every LF in the
- * output follows a CR.
+ * keep smuggling out are checked: the data ends only at CRLF "." CRLF,
+ * the output never holds that marker, and when neither a bare CR nor a
+ * bare LF was flagged, every LF in the output follows a CR.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +32,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		off += data_scan(&ds, (const char *)data + off, n, out, &outlen,
 		    &done);
+		/* Only CRLF "." CRLF, or "." CRLF at the very start, ends it. */
+		if (done && (off < 3 || memcmp(data + off - 3, ".\r\n", 3) != 0 ||
+		    (off > 3 && (off < 5 ||
+		    memcmp(data + off - 5, "\r\n", 2) != 0))))
+			abort();
 		if (total + outlen > size + 2)
 			abort();
 		memcpy(all + total, out, outlen);

@@ -25,7 +25,9 @@ static const struct scan_case scan_cases[] = {
 	{ "a\r\n.x\r\n", "a\r\n.x\r\n", 0, 7, 0, 0 },
 	/* Smuggling variants: none of these ends the data. */
 	{ "a\n.\nb", "a\n.\nb", 0, 5, 0, 1 },
-	{ "a\n.\r\nb", "a\n", 1, 5, 0, 1 },
+	/* Only CRLF "." CRLF ends the data, never LF "." CRLF. */
+	{ "a\n.\r\nb", "a\n.\r\nb", 0, 6, 0, 1 },
+	{ "a\r\n\n.\r\nb", "a\r\n\n.\r\nb", 0, 8, 0, 1 },
 	{ "a\r.\rb", "a\r.\rb", 0, 5, 1, 0 },
 	{ "a\r\n.\rb", "a\r\n.\rb", 0, 6, 1, 0 },
 	{ "a\r\n.\nb", "a\r\n.\nb", 0, 6, 0, 1 },
