@@ -517,6 +517,7 @@ worker_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		ev_io_stop(loop, &wk->listeners[i].io);
 		close(wk->listeners[i].fd);
 	}
+	smtp_server_shutdown();
 	wk->drain_deadline = ev_now(loop) + worker_opts->shutdown_timeout;
 	ev_timer_init(&wk->drain, worker_drain_cb, 0., 0.2);
 	wk->drain.data = wk;

@@ -98,6 +98,7 @@ struct rcpt_op {
 };
 
 struct smtp_session {
+	struct smtp_session	*prev, *next;	/* all sessions of this worker */
 	struct ev_loop		*loop;
 	const struct smtp_server_config *cfg;
 	int			 fd;
@@ -155,6 +156,8 @@ struct ip_count {
 };
 
 static size_t smtp_nsessions;
+static struct smtp_session *smtp_sessions;
+static int smtp_shutting_down;
 static struct ip_count *smtp_ip_table[SMTP_IP_BUCKETS];
 static unsigned char smtp_ip_key[crypto_shorthash_KEYBYTES];
 static int smtp_ip_key_set;
@@ -1310,6 +1313,11 @@ sess_next_line(struct smtp_session *s, char line[SMTP_LINE_MAX + 1])
 	}
 	memcpy(line, head, n);
 	buf_consume(&s->in, n);
+	if (memchr(line, '\0', n) != NULL) {
+		/* A NUL would cut the C string short and hide the rest. */
+		sess_reply(s, 500, "5.5.2", "NUL character in command");
+		return -1;
+	}
 	n--;			/* the LF */
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
@@ -1356,6 +1364,13 @@ sess_process(struct smtp_session *s)
 		return;
 	s->in_process = 1;
 	while (s->state != SMTP_S_CLOSING) {
+		if (smtp_shutting_down && (s->state == SMTP_S_INIT ||
+		    s->state == SMTP_S_READY)) {
+			buf_printf(&s->out, "421 4.3.2 %s Service shutting down, "
+			    "closing connection\r\n", s->cfg->hostname);
+			sess_close(s, "shutdown");
+			break;
+		}
 		if (s->nerrors > SMTP_MAX_ERRORS && !sess_waiting(s) &&
 		    s->state != SMTP_S_DATA) {
 			buf_printf(&s->out, "421 4.7.0 %s Too many errors, "
@@ -1616,6 +1631,12 @@ sess_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	buf_free(&s->in);
 	buf_free(&s->out);
 	log_info("sid=%s event=disconnect reason=%s", s->id, s->end_reason);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		smtp_sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
 	free(s);
 	smtp_nsessions--;
 }
@@ -1722,6 +1743,24 @@ smtp_over_limit(const struct smtp_server_config *cfg, int fd,
 	return 1;
 }
 
+/*
+ * Start a graceful stop: sessions outside a mail transaction get 421 and
+ * are closed now; the others finish their transaction first and then get
+ * 421 in place of the next reply.
+ */
+void
+smtp_server_shutdown(void)
+{
+	struct smtp_session *s, *next;
+
+	smtp_shutting_down = 1;
+	for (s = smtp_sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state != SMTP_S_CLOSING && !s->in_process)
+			sess_process(s);
+	}
+}
+
 void
 smtp_server_accept(struct ev_loop *loop, const struct smtp_server_config *cfg,
     int fd, const struct sockaddr *sa, socklen_t salen)
@@ -1758,6 +1797,10 @@ smtp_server_accept(struct ev_loop *loop, const struct smtp_server_config *cfg,
 	s->deadline.data = s;
 	if (cfg->session_timeout > 0)
 		ev_timer_start(loop, &s->deadline);
+	s->next = smtp_sessions;
+	if (smtp_sessions != NULL)
+		smtp_sessions->prev = s;
+	smtp_sessions = s;
 	smtp_nsessions++;
 
 	log_info("sid=%s event=connect client=%s", s->id,

@@ -41,6 +41,9 @@ struct smtp_server_config {
 void	smtp_server_accept(struct ev_loop *, const struct smtp_server_config *,
 	    int fd, const struct sockaddr *, socklen_t);
 
+/* Close idle sessions with 421; the others after their transaction. */
+void	smtp_server_shutdown(void);
+
 /* Sessions currently open in this process. */
 size_t	smtp_server_sessions(void);
 

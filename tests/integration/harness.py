@@ -362,9 +362,10 @@ class Router:
     """
 
     def __init__(self, workdir, name, keys, *, resolver_port=None, zone_files=(),
-                 smtp_port, ipv6=False, workers=1, log_addresses=True, extra=()):
+                 smtp_port, ipv6=False, workers=1, log_addresses=True, extra=(),
+                 listen_port=None):
         self.host = "127.0.0.1"
-        self.port = free_port(("127.0.0.1", "::1") if ipv6 else ("127.0.0.1",))
+        self.port = listen_port or free_port(("127.0.0.1", "::1") if ipv6 else ("127.0.0.1",))
         self.logpath = os.path.join(workdir, name + ".log")
         argv = [ROUTER, "--listen", f"127.0.0.1:{self.port}",
                 "--hostname", RELAY_HOSTNAME,
