@@ -76,6 +76,7 @@ struct options {
 	const char	*tls_key;
 	size_t		 max_sessions;
 	size_t		 max_per_ip;
+	double		 timeout;
 };
 
 static void
@@ -87,7 +88,8 @@ usage(FILE *out)
 "              [--resolver ADDR[:PORT]]... [--zone FILE]... [--smtp-port PORT]\n"
 "              [--max-size BYTES] [--workers N] [--user NAME]\n"
 "              [--shutdown-timeout SECONDS] [--tls-cert FILE --tls-key FILE]\n"
-"              [--max-sessions N] [--max-per-ip N] [--log-addresses] [-v]\n"
+"              [--max-sessions N] [--max-per-ip N] [--timeout SECONDS]\n"
+"              [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
@@ -108,6 +110,9 @@ usage(FILE *out)
 "  --tls-key FILE         PEM private key of the certificate\n"
 "  --max-sessions N       sessions per worker before 421 (default 20000)\n"
 "  --max-per-ip N         sessions per client address and worker (default 50)\n"
+"  --timeout SECONDS      wait for the client's next command (default 300,\n"
+"                         RFC 5321 section 4.5.3.2.7); data blocks get 180\n"
+"                         or this, whichever is shorter\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
 "  -v                     log debug messages\n"
@@ -150,6 +155,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "max-sessions", required_argument, NULL, 'S' },
 		{ "max-per-ip", required_argument, NULL, 'P' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -163,6 +169,7 @@ parse_options(int argc, char **argv, struct options *o)
 	if (o->workers < 1)
 		o->workers = 1;
 	o->shutdown_timeout = 30.;
+	o->timeout = 300.;
 	o->max_sessions = 20000;
 	o->max_per_ip = 50;
 	while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
@@ -210,6 +217,14 @@ parse_options(int argc, char **argv, struct options *o)
 			    o->workers > MAX_WORKERS) {
 				fprintf(stderr, "router: invalid --workers \"%s\": "
 				    "expected 1-%d\n", optarg, MAX_WORKERS);
+				return -1;
+			}
+			break;
+		case 't':
+			o->timeout = strtod(optarg, &end);
+			if (*end != '\0' || o->timeout <= 0) {
+				fprintf(stderr, "router: invalid --timeout \"%s\": "
+				    "expected seconds\n", optarg);
 				return -1;
 			}
 			break;
@@ -554,7 +569,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.hostname = o->hostname;
 	wk.cfg.max_size = o->max_size;
 	wk.cfg.max_rcpts = 100;
-	wk.cfg.idle_timeout = 300.;
+	wk.cfg.idle_timeout = o->timeout;
 	wk.cfg.session_timeout = 3600.;
 	wk.cfg.max_sessions = o->max_sessions;
 	wk.cfg.max_per_ip = o->max_per_ip;

@@ -192,7 +192,8 @@ sess_set_state(struct smtp_session *s, enum smtp_state st)
 	    smtp_state_name(s->state), smtp_state_name(st));
 	/* RFC 5321 4.5.3.2: 3 minutes per data block, 5 per command. */
 	if (st == SMTP_S_DATA || s->state == SMTP_S_DATA) {
-		s->idle.repeat = st == SMTP_S_DATA ? SMTP_DATA_TIMEOUT :
+		s->idle.repeat = st == SMTP_S_DATA &&
+		    SMTP_DATA_TIMEOUT < s->cfg->idle_timeout ? SMTP_DATA_TIMEOUT :
 		    s->cfg->idle_timeout;
 		ev_timer_again(s->loop, &s->idle);
 	}

@@ -1,0 +1,117 @@
+"""Operating the daemon: signals, privilege drop and timeouts.
+
+Each test starts its own router, because each ends or changes it.
+"""
+
+import os
+import pwd
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import start_router
+from harness import token
+from rawsmtp import Raw
+
+MAIL = b"MAIL FROM:<bob@sender.example>\r\n"
+RCPT = b"RCPT TO:<alice@example.com>\r\n"
+
+
+def body(tok):
+    return (f"From: bob@sender.example\r\nTo: alice@example.com\r\n"
+            f"Subject: {tok}\r\n\r\nhello\r\n").encode()
+
+
+def open_data(router):
+    r = Raw(router.host, router.port)
+    r.greet()
+    r.send(MAIL + RCPT + b"DATA\r\n")
+    assert [r.reply()[0] for _ in range(3)] == [250, 250, 354]
+    return r
+
+
+def test_sigterm_lets_transaction_finish(env):
+    """SIGTERM stops accepting; a message in flight still completes."""
+    router = start_router(env, "router-sigterm")
+    tok = token()
+    r = open_data(router)
+    r.send(body(tok)[:20])
+    router.service.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        socket.create_connection((router.host, router.port), timeout=2).recv(1)
+    code, text = r.cmd(body(tok)[20:] + b".\r\n")
+    assert code == 250, text
+    # RFC 5321 section 3.8: the server closes with 421 when shutting down.
+    code, text = r.cmd("NOOP")
+    assert code == 421, text
+    assert text[0].startswith("4.3.2"), text
+    assert router.service.proc.wait(timeout=10) == 0
+    (meta, _), = env.mailbox.find(tok)
+    assert meta["rcpt_tos"] == ["alice@mailbox.example"]
+
+
+def test_sigterm_closes_idle_session(env):
+    """An idle session gets 421 4.3.2 at once instead of holding the exit."""
+    router = start_router(env, "router-sigterm-idle", extra=["--shutdown-timeout", "60"])
+    r = Raw(router.host, router.port)
+    r.greet()
+    started = time.time()
+    router.service.proc.send_signal(signal.SIGTERM)
+    code, text = r.reply()
+    assert code == 421, text
+    assert router.service.proc.wait(timeout=10) == 0
+    assert time.time() - started < 10
+
+
+def test_sighup_reloads_without_dropping_sessions(env):
+    """SIGHUP reloads keys and secrets; an open session carries on."""
+    router = start_router(env, "router-sighup")
+    tok = token()
+    r = open_data(router)
+    mark = router.service.log_size()
+    router.service.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while "event=reloaded" not in router.service.log_text(mark):
+        assert time.time() < deadline, router.service.log_text(mark)
+        time.sleep(0.1)
+    code, text = r.cmd(body(tok) + b".\r\n")
+    assert code == 250, text
+    r.close()
+    assert router.stop() == 0
+    assert env.mailbox.find(tok)
+
+
+def test_user_option_drops_root(env):
+    """After binding, the router runs as --user, not as root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch users")
+    nobody = pwd.getpwnam("nobody")
+    router = start_router(env, "router-user", extra=["--user", "nobody"])
+    try:
+        with open(f"/proc/{router.service.pid}/status") as f:
+            uids = next(line for line in f if line.startswith("Uid:")).split()[1:]
+        assert uids == [str(nobody.pw_uid)] * 4, uids
+        r = Raw(router.host, router.port)
+        r.greet()
+        r.close()
+    finally:
+        assert router.stop() == 0
+
+
+def test_idle_client_gets_421(env):
+    """RFC 5321 section 4.5.3.2: a silent client is cut off with 421 4.4.2."""
+    router = start_router(env, "router-timeout", extra=["--timeout", "1.5"])
+    try:
+        r = Raw(router.host, router.port)
+        r.greet()
+        started = time.time()
+        code, text = r.reply()
+        assert code == 421, text
+        assert text[0].startswith("4.4.2"), text
+        assert 1 <= time.time() - started < 5
+        assert r.closed()
+    finally:
+        assert router.stop() == 0
