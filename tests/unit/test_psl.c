@@ -25,7 +25,8 @@ load_system_list(void)
 	struct psl *psl = psl_load(NULL, 0, err, sizeof(err));
 
 	if (psl == NULL)
-		fprintf(stderr, "loading the public suffix list failed: %s (install the publicsuffix package)\n", err);
+		fprintf(stderr, "loading the public suffix list failed: %s "
+		    "(install the publicsuffix package)\n", err);
 	return psl;
 }
 
