@@ -32,9 +32,23 @@
  *              v
  *             DONE --quit()--> QUIT --reply, close or timeout--> freed
  *
- * "Host trouble" is a refused or timed out connect, a 4xx or 5xx greeting
- * or HELO, a 4xx EHLO, a lost connection or a malformed reply: the next
- * address of the MX list is tried.  The other edges:
+ * When the reply to EHLO offers STARTTLS, the configuration has a client
+ * TLS context and the connection is still in plaintext, the session takes
+ * a detour before MAIL (RFC 3207):
+ *
+ *   EHLO --2xx--> STARTTLS --220--> TLS --handshake done--> EHLO
+ *                    | 4xx, 5xx
+ *                    v
+ *                   MAIL, in plaintext on the same connection
+ *
+ * The second EHLO's reply replaces the capabilities of the first, and its
+ * STARTTLS keyword is ignored.
+ *
+ * On "host trouble" the next address of the MX list is tried.  Host
+ * trouble is a refused or timed out connect, a 4xx or 5xx greeting or
+ * HELO, a 4xx EHLO, a reply to STARTTLS other than 220, 4xx or 5xx, a
+ * failed or timed out TLS handshake, a lost connection or a malformed
+ * reply.  The other edges:
  *
  *   MX: null MX, NXDOMAIN, DNS failure, no address   -> CLOSED, FAILED
  *   CONNECT to HELO: host trouble, no address left   -> CLOSED, FAILED
@@ -47,6 +61,12 @@
  *   after FAILED or LOST: DONE -> QUIT, CLOSED -> freed
  *   quit() in RCPT with no command in flight         -> QUIT
  *   quit() elsewhere, abort() anywhere               -> closed and freed
+ *
+ * All reads and writes go through a transport: the socket in plaintext,
+ * OpenSSL once TLS is up.  OpenSSL may make a write wait for the socket to
+ * become readable and a read wait for it to become writable, so each
+ * watcher callback first resumes the operation that waits for its event.
+ * The read watcher runs as long as the connection does.
  *
  * In RCPT the commands queued by smtp_client_rcpt() and smtp_client_data()
  * wait in a FIFO.  With PIPELINING they all go out at once and the replies
@@ -81,6 +101,7 @@
 #include "log.h"
 #include "mx.h"
 #include "smtp_client.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define SC_DEFAULT_PORT			25
@@ -98,6 +119,8 @@ enum sc_state {
 	SC_STATE_GREETING,	/* waiting for the 220 */
 	SC_STATE_EHLO,
 	SC_STATE_HELO,
+	SC_STATE_STARTTLS,	/* STARTTLS sent, waiting for the 220 */
+	SC_STATE_TLS,		/* TLS handshake in progress */
 	SC_STATE_MAIL,
 	SC_STATE_RCPT,		/* after READY: RCPT and DATA in the FIFO */
 	SC_STATE_BODY,		/* after 354: the owner streams the message */
@@ -113,6 +136,8 @@ static const char *const sc_state_names[] = {
 	[SC_STATE_GREETING] = "greeting",
 	[SC_STATE_EHLO] = "ehlo",
 	[SC_STATE_HELO] = "helo",
+	[SC_STATE_STARTTLS] = "starttls",
+	[SC_STATE_TLS] = "tls",
 	[SC_STATE_MAIL] = "mail",
 	[SC_STATE_RCPT] = "rcpt",
 	[SC_STATE_BODY] = "body",
@@ -133,6 +158,7 @@ enum sc_error {
 	SC_ERR_LOST,
 	SC_ERR_TIMEOUT,
 	SC_ERR_PROTOCOL,
+	SC_ERR_TLS,
 	SC_ERR_SIZE,
 	SC_ERR_LOOP,
 };
@@ -165,6 +191,9 @@ static const struct {
 	[SC_ERR_PROTOCOL] = { 451, "4.4.2",
 	    "invalid reply from the destination mail server",
 	    "protocol-error" },
+	[SC_ERR_TLS] = { 451, "4.4.2",
+	    "TLS handshake with the destination mail server failed",
+	    "tls-failed" },
 	[SC_ERR_SIZE] = { 552, "5.3.4",
 	    "message exceeds the destination server's size limit", "size" },
 	[SC_ERR_LOOP] = { 554, "5.4.6",
@@ -230,6 +259,14 @@ struct smtp_client {
 	struct smtp_ehlo	 ehlo;
 	char			 peer_name[SC_NAME_MAX];	/* from the greeting */
 	char			 ehlo_name[SC_NAME_MAX];	/* from the EHLO reply */
+
+	/* TLS after STARTTLS, reset when the connection closes. */
+	SSL			*ssl;	/* NULL while in plaintext */
+	char			 tls_desc[96];	/* "" until the handshake is done */
+	int			 tls_verified;
+	const char		*tls_reason;	/* why not verified, static */
+	int			 write_wants_read;	/* TLS write waits for input */
+	int			 read_wants_write;	/* TLS read waits for output room */
 
 	/* The transaction. */
 	struct sc_cmd		*cmds;
@@ -482,10 +519,18 @@ static void
 sc_close_conn(struct smtp_client *c)
 {
 	sc_stop_watchers(c);
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
 	if (c->fd != -1) {
 		close(c->fd);
 		c->fd = -1;
 	}
+	c->tls_desc[0] = '\0';
+	c->tls_verified = 0;
+	c->tls_reason = NULL;
+	c->write_wants_read = c->read_wants_write = 0;
 	c->conn_gen++;
 	buf_reset(&c->in);
 	buf_reset(&c->out);
@@ -517,6 +562,7 @@ sc_free(struct smtp_client *c)
 	sc_free_cmds(c);
 	buf_free(&c->in);
 	buf_free(&c->out);
+	SSL_CTX_free(c->cfg.tls_ctx);
 	free(c->hostname);
 	free(c->mail_from);
 	free(c);
@@ -603,6 +649,8 @@ sc_timer_update(struct smtp_client *c)
 	case SC_STATE_GREETING:
 	case SC_STATE_EHLO:
 	case SC_STATE_HELO:
+	case SC_STATE_STARTTLS:
+	case SC_STATE_TLS:
 	case SC_STATE_MAIL:
 	case SC_STATE_CLOSED:
 		/* These states arm their timer on entry. */
@@ -655,31 +703,101 @@ sc_check_drain(struct smtp_client *c)
 }
 
 /*
- * Write as much of the output buffer as the socket takes, and keep the
- * write watcher running only while bytes remain.
+ * The transport: the socket in plaintext, OpenSSL once TLS is up.  Both
+ * directions report with enum tls_io, and TLS_IO_ERROR comes with a
+ * description in err.
+ */
+
+/* Write from the output buffer; *n is the byte count on TLS_IO_OK. */
+static enum tls_io
+sc_transport_write(struct smtp_client *c, size_t *n, char *err,
+    size_t errsz)
+{
+	enum tls_io io;
+	ssize_t sent;
+
+	*n = 0;
+	if (c->ssl != NULL) {
+		io = tls_write(c->ssl, buf_head(&c->out), buf_avail(&c->out), n);
+		if (io == TLS_IO_ERROR)
+			tls_last_error(err, errsz);
+		return io;
+	}
+	do
+		sent = send(c->fd, buf_head(&c->out), buf_avail(&c->out),
+		    MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	if (sent > 0) {
+		*n = (size_t)sent;
+		return TLS_IO_OK;
+	}
+	if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return TLS_IO_WANT_WRITE;
+	snprintf(err, errsz, "%s", sent < 0 ? strerror(errno) : "write");
+	return TLS_IO_ERROR;
+}
+
+/* Read into p; *n is the byte count on TLS_IO_OK. */
+static enum tls_io
+sc_transport_read(struct smtp_client *c, char *p, size_t room, size_t *n,
+    char *err, size_t errsz)
+{
+	enum tls_io io;
+	ssize_t got;
+
+	*n = 0;
+	if (c->ssl != NULL) {
+		io = tls_read(c->ssl, p, room, n);
+		if (io == TLS_IO_ERROR)
+			tls_last_error(err, errsz);
+		return io;
+	}
+	got = recv(c->fd, p, room, 0);
+	if (got > 0) {
+		*n = (size_t)got;
+		return TLS_IO_OK;
+	}
+	if (got == 0)
+		return TLS_IO_CLOSED;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return TLS_IO_WANT_READ;
+	snprintf(err, errsz, "%s", strerror(errno));
+	return TLS_IO_ERROR;
+}
+
+/*
+ * Write as much of the output buffer as the transport takes.  The write
+ * watcher runs while the transport waits for room, or while a TLS read
+ * waits for it.  A TLS write that waits for input resumes from the read
+ * watcher.
+ *
+ * NOTE: no unit test reaches a TLS write that waits for input or a TLS
+ * read that waits for room, because the mock server cannot make OpenSSL
+ * return those on demand.
  */
 static void
 sc_flush(struct smtp_client *c)
 {
-	ssize_t n;
+	enum tls_io io = TLS_IO_OK;
+	char err[256];
+	size_t n;
 	int progress = 0;
 
+	c->write_wants_read = 0;
 	while (buf_avail(&c->out) > 0) {
-		n = send(c->fd, buf_head(&c->out), buf_avail(&c->out),
-		    MSG_NOSIGNAL);
-		if (n > 0) {
-			buf_consume(&c->out, (size_t)n);
-			progress = 1;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		io = sc_transport_write(c, &n, err, sizeof(err));
+		if (io != TLS_IO_OK)
 			break;
-		sc_trouble(c, SC_ERR_LOST, n < 0 ? strerror(errno) : "write");
+		buf_consume(&c->out, n);
+		progress = 1;
+	}
+	if (io == TLS_IO_ERROR || io == TLS_IO_CLOSED) {
+		sc_trouble(c, SC_ERR_LOST,
+		    io == TLS_IO_CLOSED ? "closed by peer" : err);
 		return;
 	}
-	if (buf_avail(&c->out) > 0)
+	c->write_wants_read = io == TLS_IO_WANT_READ;
+	if (io == TLS_IO_WANT_WRITE || c->read_wants_write)
 		ev_io_start(c->loop, &c->write_w);
 	else
 		ev_io_stop(c->loop, &c->write_w);
@@ -945,7 +1063,13 @@ sc_trouble(struct smtp_client *c, enum sc_error err, const char *detail)
 	case SC_STATE_GREETING:
 	case SC_STATE_EHLO:
 	case SC_STATE_HELO:
+	case SC_STATE_STARTTLS:
 		sc_local_reply(&r, err == SC_ERR_TIMEOUT ? SC_ERR_NO_ANSWER : err);
+		sc_try_next(c, &r, detail);
+		break;
+	case SC_STATE_TLS:
+		/* Whatever went wrong, the detail says; the owner hears TLS. */
+		sc_local_reply(&r, SC_ERR_TLS);
 		sc_try_next(c, &r, detail);
 		break;
 	case SC_STATE_MAIL:
@@ -1069,7 +1193,30 @@ sc_reply_greeting(struct smtp_client *c, const struct smtp_reply *r)
 	sc_enter(c, SC_STATE_EHLO);
 }
 
-/* After a 250 to EHLO or HELO: check for a loop and the size, then MAIL. */
+/* Check the message size against the server's SIZE, then send MAIL. */
+static void
+sc_begin_mail(struct smtp_client *c)
+{
+	struct smtp_reply r;
+
+	if (c->ehlo.size && c->ehlo.size_max > 0 &&
+	    (unsigned long long)c->size > c->ehlo.size_max) {
+		sc_local_reply(&r, SC_ERR_SIZE);
+		sc_fail_connected(c, &r, sc_errors[SC_ERR_SIZE].reason);
+		return;
+	}
+	sc_enter(c, SC_STATE_MAIL);
+}
+
+/* Whether this EHLO reply leads to STARTTLS. */
+static int
+sc_want_starttls(const struct smtp_client *c)
+{
+	return c->state == SC_STATE_EHLO && c->ehlo.starttls &&
+	    c->cfg.tls_ctx != NULL && c->ssl == NULL;
+}
+
+/* After a 250 to EHLO or HELO: check for a loop, then STARTTLS or MAIL. */
 static void
 sc_reply_hello_ok(struct smtp_client *c)
 {
@@ -1080,13 +1227,10 @@ sc_reply_hello_ok(struct smtp_client *c)
 		sc_fail_connected(c, &r, sc_errors[SC_ERR_LOOP].reason);
 		return;
 	}
-	if (c->ehlo.size && c->ehlo.size_max > 0 &&
-	    (unsigned long long)c->size > c->ehlo.size_max) {
-		sc_local_reply(&r, SC_ERR_SIZE);
-		sc_fail_connected(c, &r, sc_errors[SC_ERR_SIZE].reason);
-		return;
-	}
-	sc_enter(c, SC_STATE_MAIL);
+	if (sc_want_starttls(c))
+		sc_enter(c, SC_STATE_STARTTLS);
+	else
+		sc_begin_mail(c);
 }
 
 static void
@@ -1111,16 +1255,126 @@ sc_reply_helo(struct smtp_client *c, const struct smtp_reply *r)
 		sc_try_next(c, r, NULL);
 }
 
+/*
+ * The handshake is done: log what it gave, forget the capabilities from
+ * before TLS, as RFC 3207 section 4.2 requires, and send EHLO again.
+ */
+static void
+sc_tls_established(struct smtp_client *c)
+{
+	const char *reason;
+
+	ev_io_stop(c->loop, &c->write_w);
+	tls_describe(c->ssl, c->tls_desc, sizeof(c->tls_desc));
+	c->tls_verified = tls_peer_verified(c->ssl, &reason);
+	c->tls_reason = reason;
+	/*
+	 * NOTE: an unverified certificate is only logged, because no policy
+	 * (MTA-STS, DANE) requires verification yet.
+	 */
+	if (c->tls_verified)
+		log_info("session=%s domain=%s tls established mx=%s tls=%s "
+		    "verified=yes", c->id, c->domain, c->target->host,
+		    c->tls_desc);
+	else
+		log_info("session=%s domain=%s tls established mx=%s tls=%s "
+		    "verified=no reason=\"%s\"", c->id, c->domain,
+		    c->target->host, c->tls_desc, reason);
+	memset(&c->ehlo, 0, sizeof(c->ehlo));
+	c->ehlo_name[0] = '\0';
+	smtp_reply_begin(&c->parser);
+	sc_enter(c, SC_STATE_EHLO);
+}
+
+/* Advance the handshake; the watcher callbacks call it again. */
+static void
+sc_tls_step(struct smtp_client *c)
+{
+	char err[256];
+
+	switch (tls_handshake(c->ssl)) {
+	case TLS_IO_OK:
+		sc_tls_established(c);
+		break;
+	case TLS_IO_WANT_READ:
+		/* The read watcher runs throughout the connection. */
+		ev_io_stop(c->loop, &c->write_w);
+		break;
+	case TLS_IO_WANT_WRITE:
+		ev_io_start(c->loop, &c->write_w);
+		break;
+	case TLS_IO_CLOSED:
+		sc_trouble(c, SC_ERR_TLS, "closed by peer");
+		break;
+	default:
+		tls_last_error(err, sizeof(err));
+		sc_trouble(c, SC_ERR_TLS, err);
+	}
+}
+
+/*
+ * Start the handshake after the 220.  Bytes that came after the 220 were
+ * sent before TLS, so anyone on the path could have injected them: they
+ * are dropped, never read as replies inside TLS.  Bytes that arrive later
+ * reach OpenSSL, which fails the handshake because they are no TLS record.
+ */
+static void
+sc_start_tls(struct smtp_client *c)
+{
+	char err[256];
+
+	if (buf_avail(&c->out) > 0)
+		fatal_invariant("output pending at the TLS handshake");
+	if (buf_avail(&c->in) > 0) {
+		log_info("session=%s domain=%s starttls discarded mx=%s "
+		    "bytes=%zu", c->id, c->domain, c->target->host,
+		    buf_avail(&c->in));
+		buf_reset(&c->in);
+	}
+	ev_prepare_stop(c->loop, &c->flush_w);
+	sc_enter(c, SC_STATE_TLS);
+	c->ssl = tls_client_new(c->cfg.tls_ctx, c->fd, c->target->host, err,
+	    sizeof(err));
+	if (c->ssl == NULL) {
+		sc_trouble(c, SC_ERR_TLS, err);
+		return;
+	}
+	sc_tls_step(c);
+}
+
+/* A 220 starts TLS; a 4xx or 5xx leaves the session in plaintext. */
+static void
+sc_reply_starttls(struct smtp_client *c, const struct smtp_reply *r)
+{
+	if (r->code == 220) {
+		sc_start_tls(c);
+		return;
+	}
+	if (r->code / 100 != 4 && r->code / 100 != 5) {
+		sc_trouble(c, SC_ERR_PROTOCOL, "unexpected reply to STARTTLS");
+		return;
+	}
+	log_info("session=%s domain=%s starttls rejected mx=%s "
+	    "reply=\"%d%s%s %.200s\" tls=none", c->id, c->domain,
+	    c->target->host, r->code, r->enhanced[0] ? " " : "", r->enhanced,
+	    r->text);
+	sc_begin_mail(c);
+}
+
 static void
 sc_reply_mail(struct smtp_client *c, const struct smtp_reply *r)
 {
+	char extra[120];
+
 	if (r->code / 100 != 2) {
 		sc_fail_connected(c, r, "mail-rejected");
 		return;
 	}
 	ev_timer_stop(c->loop, &c->timer);
 	sc_enter(c, SC_STATE_RCPT);
-	sc_log_outcome(c, "ready", r, NULL);
+	snprintf(extra, sizeof(extra), " tls=%s",
+	    c->tls_desc[0] ? c->tls_desc : "none");
+	sc_log_outcome(c, "ready", r, extra);
 	sc_emit(c, SMTP_CLIENT_READY, r);
 }
 
@@ -1198,6 +1452,9 @@ sc_on_reply(struct smtp_client *c, const struct smtp_reply *r)
 	case SC_STATE_HELO:
 		sc_reply_helo(c, r);
 		break;
+	case SC_STATE_STARTTLS:
+		sc_reply_starttls(c, r);
+		break;
 	case SC_STATE_MAIL:
 		sc_reply_mail(c, r);
 		break;
@@ -1212,7 +1469,12 @@ sc_on_reply(struct smtp_client *c, const struct smtp_reply *r)
 		sc_trouble(c, SC_ERR_PROTOCOL, "reply after the transaction");
 		break;
 	case SC_STATE_QUIT:
+		if (c->ssl != NULL)
+			tls_shutdown(c->ssl);
 		sc_release(c, "quit");
+		break;
+	case SC_STATE_TLS:
+		fatal_invariant("reply read during the TLS handshake");
 		break;
 	case SC_STATE_MX:
 	case SC_STATE_CONNECT:
@@ -1258,11 +1520,13 @@ sc_on_line(struct smtp_client *c, const char *line, size_t len)
  * Split the input into lines and handle each, stopping when the handling
  * closed the connection or freed the client.  A line may be at most
  * SMTP_REPLY_LINE_MAX bytes with its line end, and the limit applies
- * before the line end arrives.
+ * before the line end arrives.  Each line leaves the buffer before it is
+ * handled, so a handler may drop what follows it (after STARTTLS).
  */
 static void
 sc_process_input(struct smtp_client *c)
 {
+	char line[SMTP_REPLY_LINE_MAX];
 	const char *head, *nl;
 	size_t scan, len;
 	unsigned gen = c->conn_gen;
@@ -1279,35 +1543,58 @@ sc_process_input(struct smtp_client *c)
 			return;
 		}
 		len = (size_t)(nl - head);
-		if (len > 0 && head[len - 1] == '\r')
+		memcpy(line, head, len);
+		buf_consume(&c->in, len + 1);
+		if (len > 0 && line[len - 1] == '\r')
 			len--;
-		sc_on_line(c, head, len);
+		sc_on_line(c, line, len);
 		if (c->dead || c->conn_gen != gen)
 			return;
-		buf_consume(&c->in, (size_t)(nl - head) + 1);
 	}
 }
 
+/*
+ * Read what the transport has and handle the complete lines.  TLS may
+ * hold decrypted bytes that did not fit, and the socket will not signal
+ * them again, so they are read in the same call.
+ */
 static void
 sc_read(struct smtp_client *c)
 {
-	char *p;
-	ssize_t n;
-	size_t room = buf_room(&c->in);
+	unsigned gen = c->conn_gen;
+	enum tls_io io;
+	char err[256], *p;
+	size_t room, n;
 
-	p = buf_reserve(&c->in, room);
-	if (p == NULL || room == 0)
-		fatal_invariant("reply buffer full");
-	n = recv(c->fd, p, room, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	if (n <= 0) {
-		sc_trouble(c, SC_ERR_LOST, n == 0 ? "closed by peer" :
-		    strerror(errno));
-		return;
-	}
-	buf_commit(&c->in, (size_t)n);
-	sc_process_input(c);
+	c->read_wants_write = 0;
+	do {
+		room = buf_room(&c->in);
+		p = buf_reserve(&c->in, room);
+		if (p == NULL || room == 0)
+			fatal_invariant("reply buffer full");
+		io = sc_transport_read(c, p, room, &n, err, sizeof(err));
+		switch (io) {
+		case TLS_IO_OK:
+			break;
+		case TLS_IO_WANT_READ:
+			return;
+		case TLS_IO_WANT_WRITE:
+			c->read_wants_write = 1;
+			ev_io_start(c->loop, &c->write_w);
+			return;
+		case TLS_IO_CLOSED:
+			sc_trouble(c, SC_ERR_LOST, "closed by peer");
+			return;
+		default:
+			sc_trouble(c, SC_ERR_LOST, err);
+			return;
+		}
+		buf_commit(&c->in, n);
+		sc_process_input(c);
+		if (c->dead || c->conn_gen != gen)
+			return;
+	} while (c->ssl != NULL && c->state != SC_STATE_TLS &&
+	    SSL_pending(c->ssl) > 0);
 }
 
 /*
@@ -1318,9 +1605,17 @@ static void
 sc_on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct smtp_client *c = w->data;
+	unsigned gen = c->conn_gen;
 
 	sc_cb_enter(c);
-	sc_read(c);
+	if (c->state == SC_STATE_TLS) {
+		sc_tls_step(c);
+	} else {
+		if (c->write_wants_read)
+			sc_flush(c);
+		if (!c->dead && c->conn_gen == gen)
+			sc_read(c);
+	}
 	sc_cb_leave(c);
 }
 
@@ -1328,12 +1623,19 @@ static void
 sc_on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct smtp_client *c = w->data;
+	unsigned gen = c->conn_gen;
 
 	sc_cb_enter(c);
-	if (c->state == SC_STATE_CONNECT)
+	if (c->state == SC_STATE_CONNECT) {
 		sc_connect_done(c);
-	else
-		sc_flush(c);
+	} else if (c->state == SC_STATE_TLS) {
+		sc_tls_step(c);
+	} else {
+		if (c->read_wants_write)
+			sc_read(c);
+		if (!c->dead && c->conn_gen == gen)
+			sc_flush(c);
+	}
 	sc_cb_leave(c);
 }
 
@@ -1414,6 +1716,14 @@ sc_enter(struct smtp_client *c, enum sc_state state)
 		break;
 	case SC_STATE_HELO:
 		sc_send_line(c, "HELO %s", c->hostname);
+		sc_timer_arm(c, c->cfg.command_timeout);
+		break;
+	case SC_STATE_STARTTLS:
+		sc_send_line(c, "STARTTLS");
+		sc_timer_arm(c, c->cfg.command_timeout);
+		break;
+	case SC_STATE_TLS:
+		/* The handshake gets the time of one command. */
 		sc_timer_arm(c, c->cfg.command_timeout);
 		break;
 	case SC_STATE_MAIL:
@@ -1510,6 +1820,8 @@ smtp_client_new(struct ev_loop *loop, struct dns_ctx *dns,
 	sc_config_defaults(&c->cfg);
 	c->hostname = xstrdup(c->cfg.hostname);
 	c->cfg.hostname = c->hostname;
+	if (c->cfg.tls_ctx != NULL)
+		SSL_CTX_up_ref(c->cfg.tls_ctx);
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(c->id, sizeof(c->id), rnd, sizeof(rnd));
 	log_printable(c->domain, sizeof(c->domain), domain, strlen(domain));
@@ -1655,4 +1967,18 @@ const char *
 smtp_client_id(const struct smtp_client *c)
 {
 	return c->id;
+}
+
+const char *
+smtp_client_tls(const struct smtp_client *c)
+{
+	return c->tls_desc;
+}
+
+int
+smtp_client_tls_verified(const struct smtp_client *c, const char **reason)
+{
+	if (reason != NULL)
+		*reason = c->tls_desc[0] != '\0' ? c->tls_reason : "no TLS";
+	return c->tls_desc[0] != '\0' && c->tls_verified;
 }

@@ -4,10 +4,15 @@
  *
  * The owner drives it with commands and learns each outcome from one
  * callback.  smtp_client_new() resolves the MX (RFC 5321 section 5.1,
- * implicit MX, null MX per RFC 7505), connects to each address in turn
- * until one greets, sends EHLO (HELO as fallback) and MAIL FROM, and
- * reports SMTP_CLIENT_READY or SMTP_CLIENT_FAILED.  Then the owner sends
- * RCPTs, DATA, streams the already dot-stuffed message bytes with
+ * implicit MX, null MX per RFC 7505) and connects to each address in turn
+ * until one greets.  It sends EHLO (HELO as fallback), then STARTTLS when
+ * the server offers it and the configuration has a client TLS context,
+ * then MAIL FROM, and reports SMTP_CLIENT_READY or SMTP_CLIENT_FAILED.
+ * TLS is opportunistic (RFC 3207): a rejected STARTTLS goes on in
+ * plaintext and an unverified certificate is only logged.  A failed
+ * handshake leaves the connection unusable, so the client moves on to the
+ * next address rather than retry the host without TLS.  Then the owner
+ * sends RCPTs, DATA, streams the already dot-stuffed message bytes with
  * smtp_client_write(), and ends with smtp_client_end() (the final dot) or
  * smtp_client_abort() (close without the dot, so nothing is delivered).
  */
@@ -17,6 +22,7 @@
 #include <stddef.h>
 
 #include <ev.h>
+#include <openssl/ssl.h>
 
 struct dns_ctx;
 
@@ -64,6 +70,9 @@ struct smtp_client_config {
 	double		 data_end_timeout;	/* seconds, reply to the dot, default 300 */
 	size_t		 out_high_water;	/* bytes buffered before backpressure,
 						   default 256 KiB */
+	SSL_CTX		*tls_ctx;	/* from tls_client_ctx_new(); NULL: no
+					   STARTTLS.  Each client holds a
+					   reference of its own. */
 };
 
 /* Bytes that one smtp_client_write() may add beyond the high-water mark. */
@@ -87,11 +96,12 @@ struct smtp_client;
  * Local failures give SMTP_CLIENT_FAILED with reply->local set:
  * 556 5.1.10 null MX; 451 4.4.4 no such domain or no address for its MX;
  * 451 4.4.3 DNS failure; 451 4.4.1 no MX host answered; 451 4.4.2
- * connection lost or protocol error; 552 5.3.4 message larger than the
- * server's SIZE; 554 5.4.6 the MX is this relay (mail loop).  Once every
- * address has been tried, the owner gets the last 5xx if every host
- * rejected the greeting or HELO with 5xx.  Otherwise it gets the last 4xx
- * from a host, or else the last local failure.
+ * connection lost, protocol error or failed TLS handshake; 552 5.3.4
+ * message larger than the server's SIZE; 554 5.4.6 the MX is this relay
+ * (mail loop).  Once every address has been tried, the owner gets the
+ * last 5xx if every host rejected the greeting or HELO with 5xx.
+ * Otherwise it gets the last 4xx from a host, or else the last local
+ * failure.
  */
 struct smtp_client *smtp_client_new(struct ev_loop *, struct dns_ctx *,
 		    const struct smtp_client_config *, const char *domain,
@@ -135,6 +145,18 @@ void		 smtp_client_abort(struct smtp_client *);
 const char	*smtp_client_peer_name(const struct smtp_client *);
 /* Session id that this client's log lines carry, for the owner's logs. */
 const char	*smtp_client_id(const struct smtp_client *);
+/*
+ * TLS protocol version and cipher of the connection
+ * ("TLSv1.3:TLS_AES_256_GCM_SHA384"), or "" while it is in plaintext.
+ */
+const char	*smtp_client_tls(const struct smtp_client *);
+/*
+ * Whether the destination's certificate chains to a trusted CA and names
+ * the MX host: 1, or 0 with *reason (when reason is not NULL) set to a
+ * static description, also without TLS.
+ */
+int		 smtp_client_tls_verified(const struct smtp_client *,
+		    const char **reason);
 
 /*
  * Reply parsing, exposed for the unit tests.  A reply is fed one line at

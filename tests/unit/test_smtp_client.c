@@ -10,9 +10,12 @@
  * replies, rejections, silence, oversize lines.  It also records every
  * byte the client sends.  The mock runs on the same loop, one instance
  * per loopback address, all on one port, since the client connects to
- * every MX on the configured port.  One test sends a message to aiosmtpd
- * (Debian's python3-aiosmtpd, a real SMTP server) and compares what it
- * stored with what was written.
+ * every MX on the configured port.  After a 220 to STARTTLS the mock runs
+ * the server side of TLS with OpenSSL, or fails it on purpose, using
+ * certificates that the test makes at start (tls_certs.h).  Two tests send
+ * a message to aiosmtpd (Debian's python3-aiosmtpd, a real SMTP server),
+ * once in plaintext and once with STARTTLS, and compare what it stored
+ * with what was written.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -30,6 +33,8 @@
 
 #include <ev.h>
 #include <ldns/ldns.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 
 #include "check.h"
@@ -37,6 +42,8 @@
 #include "log.h"
 #include "mx.h"
 #include "smtp_client.h"
+#include "tls.h"
+#include "tls_certs.h"
 
 #define HOSTNAME	"relay.test.example"
 #define MOCK_CLOSE	"\x01close"	/* a step reply that closes the connection */
@@ -45,6 +52,18 @@ static struct ev_loop *loop;
 static struct dns_ctx *dns;
 static char tmpdir[64];
 static int mock_port;
+
+/*
+ * TLS contexts made in main(): the client's trusts the test CA besides the
+ * system store.  The servers present a certificate for mx1.test.example
+ * from that CA, a self-signed one for mx1.test.example, and one for
+ * another name from the CA.
+ */
+static SSL_CTX *client_tls;
+static SSL_CTX *server_tls_ca;
+static SSL_CTX *server_tls_self;
+static SSL_CTX *server_tls_other;
+static char self_cert_path[128], self_key_path[128];
 
 /*
  * The scripted SMTP server.
@@ -56,11 +75,25 @@ struct mock_step {
 	int		 wait_lines;	/* answer once this many lines are in */
 };
 
+/* What the mock does after its 220 to STARTTLS. */
+enum mock_tls {
+	MOCK_TLS_HANDSHAKE,	/* TLS with tls_ctx */
+	MOCK_TLS_CLOSE,		/* close the connection */
+	MOCK_TLS_SILENT,	/* stop reading: the handshake times out */
+};
+
 struct mock {
 	const char		*addr;
 	const char		*greeting;	/* NULL sends nothing */
 	const struct mock_step	*steps;
 	size_t			 nsteps;
+	SSL_CTX			*tls_ctx;	/* set after mock_start() */
+	enum mock_tls		 tls_mode;
+	SSL			*ssl;		/* server side, after STARTTLS */
+	int			 handshaking;
+	int			 tls_done;	/* handshakes completed */
+	size_t			 tls_rx_start;	/* rx offset where TLS began */
+	char			 sni[256];	/* server name the client sent */
 	int			 lfd;
 	int			 fd;
 	ev_io			 accept_w;
@@ -80,6 +113,10 @@ struct mock {
 	size_t			 max_batch;	/* most lines waiting at once */
 };
 
+/*
+ * Send a reply, through TLS once it is up.  A TLS reply goes out in one
+ * SSL_write(), so a reply of up to 16 KiB is one TLS record.
+ */
 static void
 mock_send(struct mock *m, const char *reply)
 {
@@ -90,6 +127,19 @@ mock_send(struct mock *m, const char *reply)
 		ev_io_stop(loop, &m->read_w);
 		close(m->fd);
 		m->fd = -1;
+		return;
+	}
+	if (m->ssl != NULL) {
+		while (off < len) {
+			n = SSL_write(m->ssl, reply + off, (int)(len - off));
+			if (n <= 0) {
+				fprintf(stderr, "mock %s: SSL_write failed\n",
+				    m->addr);
+				ERR_clear_error();
+				return;
+			}
+			off += (size_t)n;
+		}
 		return;
 	}
 	while (off < len) {
@@ -110,6 +160,27 @@ mock_lines_waiting(const struct mock *m, size_t off)
 		if (m->rx[off] == '\n')
 			n++;
 	return n;
+}
+
+/* Act on the 220 to STARTTLS as tls_mode selects. */
+static void
+mock_start_tls(struct mock *m)
+{
+	switch (m->tls_mode) {
+	case MOCK_TLS_CLOSE:
+		mock_send(m, MOCK_CLOSE);
+		break;
+	case MOCK_TLS_SILENT:
+		ev_io_stop(loop, &m->read_w);
+		break;
+	case MOCK_TLS_HANDSHAKE:
+		m->ssl = SSL_new(m->tls_ctx);
+		SSL_set_fd(m->ssl, m->fd);
+		SSL_set_accept_state(m->ssl);
+		m->handshaking = 1;
+		m->tls_rx_start = m->rx_len;
+		break;
+	}
 }
 
 /* Handle one command line of length len at rx_done. */
@@ -134,6 +205,9 @@ mock_command(struct mock *m, const char *line, size_t len)
 	if (strncmp(s->reply, "354", 3) == 0)
 		m->in_data = 1;
 	mock_send(m, s->reply);
+	if (len >= 8 && strncasecmp(line, "STARTTLS", 8) == 0 &&
+	    strncmp(s->reply, "220", 3) == 0)
+		mock_start_tls(m);
 }
 
 /* Take the message up to "\r\n.\r\n"; returns 0 when not complete yet. */
@@ -192,28 +266,86 @@ mock_process(struct mock *m)
 }
 
 static void
+mock_append(struct mock *m, const char *data, size_t n)
+{
+	if (m->rx_len + n + 1 > m->rx_size) {
+		m->rx_size = (m->rx_len + n + 1) * 2;
+		m->rx = realloc(m->rx, m->rx_size);
+	}
+	memcpy(m->rx + m->rx_len, data, n);
+	m->rx_len += n;
+	m->rx[m->rx_len] = '\0';
+}
+
+/* The client closed, or the connection failed. */
+static void
+mock_on_eof(struct mock *m)
+{
+	m->eof = 1;
+	ev_io_stop(loop, &m->read_w);
+	close(m->fd);
+	m->fd = -1;
+}
+
+/* Advance the server handshake.  Returns 1 once it is done. */
+static int
+mock_tls_handshake(struct mock *m)
+{
+	const char *name;
+	int r = SSL_do_handshake(m->ssl), err;
+
+	if (r != 1) {
+		err = SSL_get_error(m->ssl, r);
+		ERR_clear_error();
+		if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+			mock_on_eof(m);
+		return 0;
+	}
+	m->handshaking = 0;
+	m->tls_done++;
+	name = SSL_get_servername(m->ssl, TLSEXT_NAMETYPE_host_name);
+	snprintf(m->sni, sizeof(m->sni), "%s", name != NULL ? name : "");
+	return 1;
+}
+
+/* Read and handle the decrypted input, then notice a closed connection. */
+static void
+mock_tls_read(struct mock *m)
+{
+	char chunk[16384];
+	int n, err;
+
+	if (m->handshaking && !mock_tls_handshake(m))
+		return;
+	while ((n = SSL_read(m->ssl, chunk, sizeof(chunk))) > 0)
+		mock_append(m, chunk, (size_t)n);
+	err = SSL_get_error(m->ssl, n);
+	ERR_clear_error();
+	mock_process(m);
+	if (m->fd != -1 && err != SSL_ERROR_WANT_READ &&
+	    err != SSL_ERROR_WANT_WRITE)
+		mock_on_eof(m);
+}
+
+static void
 mock_on_read(struct ev_loop *l, ev_io *w, int revents)
 {
 	struct mock *m = w->data;
 	char chunk[65536];
-	ssize_t n = recv(m->fd, chunk, sizeof(chunk), 0);
+	ssize_t n;
 
+	if (m->ssl != NULL) {
+		mock_tls_read(m);
+		return;
+	}
+	n = recv(m->fd, chunk, sizeof(chunk), 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		m->eof = 1;
-		ev_io_stop(l, w);
-		close(m->fd);
-		m->fd = -1;
+		mock_on_eof(m);
 		return;
 	}
-	if (m->rx_len + (size_t)n + 1 > m->rx_size) {
-		m->rx_size = (m->rx_len + (size_t)n + 1) * 2;
-		m->rx = realloc(m->rx, m->rx_size);
-	}
-	memcpy(m->rx + m->rx_len, chunk, (size_t)n);
-	m->rx_len += (size_t)n;
-	m->rx[m->rx_len] = '\0';
+	mock_append(m, chunk, (size_t)n);
 	mock_process(m);
 }
 
@@ -231,6 +363,7 @@ mock_on_accept(struct ev_loop *l, ev_io *w, int revents)
 	}
 	m->fd = fd;
 	m->connections++;
+
 	ev_io_init(&m->read_w, mock_on_read, fd, EV_READ);
 	m->read_w.data = m;
 	ev_io_start(l, &m->read_w);
@@ -286,6 +419,7 @@ mock_stop(struct mock *m)
 	close(m->lfd);
 	if (m->fd != -1)
 		close(m->fd);
+	SSL_free(m->ssl);
 	free(m->rx);
 	free(m->body);
 }
@@ -1632,11 +1766,511 @@ test_session_backpressure_and_drain(void)
 }
 
 /*
+ * STARTTLS.
+ */
+
+static const char ehlo_tls_offered[] =
+    "250-mx1.test.example greets relay.test.example\r\n"
+    "250-PIPELINING\r\n"
+    "250-SIZE 10000000\r\n"
+    "250-8BITMIME\r\n"
+    "250 STARTTLS\r\n";
+
+/* The reply to EHLO inside TLS offers STARTTLS again, to be ignored. */
+static const char ehlo_in_tls[] =
+    "250-mx1.test.example greets relay.test.example over TLS\r\n"
+    "250-PIPELINING\r\n"
+    "250-SIZE 10000000\r\n"
+    "250-8BITMIME\r\n"
+    "250 STARTTLS\r\n";
+
+#define MAIL_LINE \
+    "MAIL FROM:<SRS0=abcd=XY=sender.example=bob@relay.test.example>"
+
+static struct smtp_client_config
+tls_config(void)
+{
+	struct smtp_client_config cfg = test_config();
+
+	cfg.tls_ctx = client_tls;
+	return cfg;
+}
+
+/*
+ * Start a mock on addr that greets, then after its 220 to STARTTLS runs
+ * TLS with ctx, or fails as mode says.  Returns 0 or -1.
+ */
+static int
+tls_mock_start(struct mock *m, const char *addr, const struct mock_step *steps,
+    size_t nsteps, SSL_CTX *ctx, enum mock_tls mode)
+{
+	if (mock_start(m, addr, "220 mx.test.example ESMTP\r\n", steps,
+	    nsteps) == -1)
+		return -1;
+	m->tls_ctx = ctx;
+	m->tls_mode = mode;
+	return 0;
+}
+
+/* Whether the client reports TLS: "TLSv1.2:..." or "TLSv1.3:...". */
+static int
+client_uses_tls(const struct smtp_client *c)
+{
+	return strncmp(smtp_client_tls(c), "TLSv1.", 6) == 0;
+}
+
+static void
+test_tls_client_sni_names(void)
+{
+	static const struct {
+		const char	*host;
+		const char	*sni;	/* NULL: none sent */
+	} cases[] = {
+		{ "mx1.test.example", "mx1.test.example" },
+		{ "MX_1.Test-Example.org", "MX_1.Test-Example.org" },
+		{ "192.0.2.1", NULL },		/* an address literal */
+		{ "mx.example.", NULL },	/* empty last label */
+		{ "bad name.example", NULL },
+		{ "mx\\032.example", NULL },	/* ldns escape */
+	};
+	char err[256];
+	size_t i;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1) {
+		CHECK(0);
+		return;
+	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		SSL *ssl = tls_client_new(client_tls, sv[0], cases[i].host, err,
+		    sizeof(err));
+		const char *sni;
+
+		CHECK(ssl != NULL);
+		if (ssl == NULL)
+			continue;
+		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+		if (cases[i].sni == NULL)
+			CHECK(sni == NULL);
+		else
+			CHECK_STR(sni, cases[i].sni);
+		SSL_free(ssl);
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void
+test_tls_delivers_large_message(void)
+{
+	static const struct mock_step steps[] = {
+		{ "EHLO relay.test.example", ehlo_tls_offered, 0 },
+		{ "STARTTLS", "220 2.0.0 ready to start TLS\r\n", 0 },
+		{ "EHLO relay.test.example", ehlo_in_tls, 0 },
+		{ "MAIL FROM:", "250 2.1.0 sender ok\r\n", 0 },
+		{ "RCPT TO:<alice@mailbox.example>", "250 2.1.5 ok\r\n", 0 },
+		{ "DATA", "354 go ahead\r\n", 0 },
+		{ ".", "250 2.0.0 queued as TLS1\r\n", 0 },
+		{ "QUIT", "221 2.0.0 bye\r\n", 0 },
+	};
+	static const char want_plain[] =
+	    "EHLO relay.test.example\r\nSTARTTLS\r\n";
+	struct smtp_client_config cfg = tls_config();
+	struct owner o = { 0 };
+	struct mock m;
+	const char *reason = NULL;
+	char want_tls[256], *body;
+	size_t body_len = 10000000, first = 9000000, i;
+
+	if (tls_mock_start(&m, "127.0.0.1", steps, 8, server_tls_ca,
+	    MOCK_TLS_HANDSHAKE) == -1) {
+		CHECK(0);
+		return;
+	}
+	body = malloc(body_len);
+	for (i = 0; i < body_len; i++)
+		body[i] = (i % 80 == 78) ? '\r' : (i % 80 == 79) ? '\n' :
+		    (char)('A' + i % 26);
+	cfg.out_high_water = 8 * 1024 * 1024;
+	cfg.command_timeout = 10.0;
+	cfg.data_end_timeout = 10.0;
+	start_client(&o, &cfg, "one.test.example", body_len, 0);
+	CHECK(wait_events(&o, 1));
+	CHECK_INT(o.events[0], SMTP_CLIENT_READY);
+	CHECK_STR(o.replies[0].text, "sender ok");
+	if (o.nevents != 1 || o.events[0] != SMTP_CLIENT_READY)
+		goto stop;
+	CHECK(client_uses_tls(o.client));
+	CHECK_INT(smtp_client_tls_verified(o.client, &reason), 1);
+	CHECK_STR(reason, "ok");
+	CHECK_STR(m.sni, "mx1.test.example");
+	CHECK_INT(m.tls_done, 1);
+	CHECK_INT(m.tls_rx_start, strlen(want_plain));
+	CHECK(strncmp(m.rx, want_plain, strlen(want_plain)) == 0);
+	snprintf(want_tls, sizeof(want_tls),
+	    "EHLO relay.test.example\r\n" MAIL_LINE " SIZE=%zu\r\n", body_len);
+	CHECK_STR(m.rx + m.tls_rx_start, want_tls);
+
+	smtp_client_rcpt(o.client, "alice@mailbox.example");
+	smtp_client_data(o.client);
+	CHECK(wait_events(&o, 3));
+	CHECK_INT(o.events[2], SMTP_CLIENT_DATA);
+	CHECK_INT(o.replies[2].code, 354);
+	if (o.nevents != 3 || o.replies[2].code != 354)
+		goto stop;
+	/*
+	 * While the server does not read, 9 MB is more than the socket
+	 * buffers take (about 4 MB on loopback with Debian's default
+	 * net.ipv4.tcp_wmem), so a TLS write must wait for room.  DRAIN and
+	 * END come only if the client resumes on its own once the server
+	 * reads again.
+	 */
+	ev_io_stop(loop, &m.read_w);
+	CHECK_INT(smtp_client_write(o.client, body, first), 0);
+	settle(0.2);
+	CHECK(smtp_client_write(o.client, body, 0) < cfg.out_high_water);
+	ev_io_start(loop, &m.read_w);
+	CHECK(run_until(have_drains, &(struct wait_drains){ &o, 1 }, 5.0));
+	smtp_client_write(o.client, body + first, body_len - first);
+	smtp_client_end(o.client);
+	CHECK(wait_events(&o, 4));
+	CHECK_INT(o.events[3], SMTP_CLIENT_END);
+	CHECK_STR(o.replies[3].text, "queued as TLS1");
+	CHECK_INT(m.body_len, body_len);
+	CHECK(m.body != NULL);
+	if (m.body != NULL && m.body_len == body_len)
+		CHECK(memcmp(m.body, body, body_len) == 0);
+	if (o.events[3] == SMTP_CLIENT_END) {
+		smtp_client_quit(o.client);
+		CHECK(run_until(mock_eof, &m, 5.0));
+		CHECK(strstr(m.rx + m.tls_rx_start, "\r\nQUIT\r\n") != NULL);
+	}
+	CHECK_INT(m.mismatch, 0);
+	CHECK_INT(m.connections, 1);
+stop:
+	mock_stop(&m);
+	free(body);
+}
+
+static void
+test_tls_injected_reply_discarded(void)
+{
+	/* "250 injected" comes in plaintext right after the 220. */
+	static const struct mock_step steps[] = {
+		{ "EHLO", ehlo_tls_offered, 0 },
+		{ "STARTTLS", "220 2.0.0 ready\r\n250 injected\r\n", 0 },
+		{ "EHLO", "250-mx1.test.example after TLS\r\n250 SIZE 5000\r\n",
+		    0 },
+		{ "MAIL FROM:", "250 2.1.0 sender ok\r\n", 0 },
+	};
+	static const char want_tls[] =
+	    "EHLO relay.test.example\r\n" MAIL_LINE " SIZE=100\r\n";
+	struct smtp_client_config cfg = tls_config();
+	struct owner o = { 0 };
+	struct mock m;
+	const char *reason = NULL;
+
+	if (tls_mock_start(&m, "127.0.0.1", steps, 4, server_tls_self,
+	    MOCK_TLS_HANDSHAKE) == -1) {
+		CHECK(0);
+		return;
+	}
+	start_client(&o, &cfg, "one.test.example", 100, 0);
+	CHECK(wait_events(&o, 1));
+	CHECK_INT(o.events[0], SMTP_CLIENT_READY);
+	/* Taking "250 injected" for the EHLO reply would shift every reply. */
+	CHECK_STR(o.replies[0].text, "sender ok");
+	CHECK_INT(m.tls_done, 1);
+	CHECK_STR(m.rx + m.tls_rx_start, want_tls);
+	CHECK_INT(m.mismatch, 0);
+	if (o.nevents == 1 && o.events[0] == SMTP_CLIENT_READY) {
+		CHECK(client_uses_tls(o.client));
+		/* Self-signed: logged as unverified, and delivery goes on. */
+		CHECK_INT(smtp_client_tls_verified(o.client, &reason), 0);
+		CHECK(reason != NULL && strstr(reason, "self-signed") != NULL);
+		smtp_client_abort(o.client);
+	}
+	mock_stop(&m);
+}
+
+static void
+test_tls_hostname_mismatch_not_fatal(void)
+{
+	static const struct mock_step steps[] = {
+		{ "EHLO", ehlo_tls_offered, 0 },
+		{ "STARTTLS", "220 2.0.0 ready\r\n", 0 },
+		{ "EHLO", ehlo_in_tls, 0 },
+		{ "MAIL FROM:", "250 2.1.0 ok\r\n", 0 },
+	};
+	struct smtp_client_config cfg = tls_config();
+	struct owner o = { 0 };
+	struct mock m;
+	const char *reason = NULL;
+
+	if (tls_mock_start(&m, "127.0.0.1", steps, 4, server_tls_other,
+	    MOCK_TLS_HANDSHAKE) == -1) {
+		CHECK(0);
+		return;
+	}
+	start_client(&o, &cfg, "one.test.example", 0, 0);
+	CHECK(wait_events(&o, 1));
+	CHECK_INT(o.events[0], SMTP_CLIENT_READY);
+	if (o.nevents == 1 && o.events[0] == SMTP_CLIENT_READY) {
+		CHECK(client_uses_tls(o.client));
+		/* The CA is trusted, but the certificate names another host. */
+		CHECK_INT(smtp_client_tls_verified(o.client, &reason), 0);
+		CHECK_STR(reason, "hostname mismatch");
+		smtp_client_abort(o.client);
+	}
+	CHECK_INT(m.mismatch, 0);
+	mock_stop(&m);
+}
+
+/*
+ * The reply to the first EHLO limits SIZE to 100 and offers PIPELINING and
+ * 8BITMIME.  The reply inside TLS, over 8 KiB in one TLS record, allows
+ * 10000 bytes and offers neither, so only its limits may apply.
+ */
+static char ehlo_big_in_tls[12 * 1024];
+
+static void
+make_ehlo_big_in_tls(void)
+{
+	size_t off = 0, i;
+
+	off += (size_t)snprintf(ehlo_big_in_tls, sizeof(ehlo_big_in_tls),
+	    "250-mx1.test.example greets relay.test.example\r\n");
+	for (i = 0; i < 60; i++)
+		off += (size_t)snprintf(ehlo_big_in_tls + off,
+		    sizeof(ehlo_big_in_tls) - off,
+		    "250-X-FILLER-%02zu %.*s\r\n", i, 140,
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	snprintf(ehlo_big_in_tls + off, sizeof(ehlo_big_in_tls) - off,
+	    "250-STARTTLS\r\n250 SIZE 10000\r\n");
+}
+
+static void
+test_tls_capabilities_from_second_ehlo(void)
+{
+	static const struct mock_step steps[] = {
+		{ "EHLO", "250-mx1.test.example\r\n250-PIPELINING\r\n"
+		    "250-8BITMIME\r\n250-SIZE 100\r\n250 STARTTLS\r\n", 0 },
+		{ "STARTTLS", "220 2.0.0 ready\r\n", 0 },
+		{ "EHLO", ehlo_big_in_tls, 0 },
+		{ "MAIL FROM:", "250 2.1.0 ok\r\n", 0 },
+		{ "RCPT TO:<a@", "250 2.1.5 ok a\r\n", 0 },
+		{ "RCPT TO:<b@", "250 2.1.5 ok b\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 },
+	};
+	static const char want_tls[] =
+	    "EHLO relay.test.example\r\n" MAIL_LINE " SIZE=4242\r\n";
+	struct smtp_client_config cfg = tls_config();
+	struct owner o = { 0 };
+	struct mock m;
+
+	make_ehlo_big_in_tls();
+	CHECK(strlen(ehlo_big_in_tls) > 8192);
+	if (tls_mock_start(&m, "127.0.0.1", steps, 7, server_tls_self,
+	    MOCK_TLS_HANDSHAKE) == -1) {
+		CHECK(0);
+		return;
+	}
+	/* 4242 bytes, 8-bit: over the first SIZE, under the second. */
+	start_client(&o, &cfg, "one.test.example", 4242, 1);
+	CHECK(wait_events(&o, 1));
+	CHECK_INT(o.events[0], SMTP_CLIENT_READY);
+	if (o.nevents != 1 || o.events[0] != SMTP_CLIENT_READY)
+		goto stop;
+	/* No BODY=8BITMIME and no second STARTTLS. */
+	CHECK_STR(m.rx + m.tls_rx_start, want_tls);
+	smtp_client_rcpt(o.client, "a@mailbox.example");
+	smtp_client_rcpt(o.client, "b@mailbox.example");
+	CHECK(wait_events(&o, 3));
+	CHECK_INT(o.events[1], SMTP_CLIENT_RCPT);
+	CHECK_STR(o.replies[1].text, "ok a");
+	CHECK_INT(o.events[2], SMTP_CLIENT_RCPT);
+	CHECK_STR(o.replies[2].text, "ok b");
+	/* Without PIPELINING, each RCPT waited for the previous reply. */
+	CHECK_INT(m.max_batch, 1);
+	smtp_client_quit(o.client);
+	CHECK(run_until(mock_eof, &m, 5.0));
+stop:
+	CHECK_INT(m.mismatch, 0);
+	mock_stop(&m);
+}
+
+static void
+test_tls_starttls_rejected_plaintext(void)
+{
+	static const char *const rejections[] = {
+		"454 4.7.0 TLS not available due to temporary reason\r\n",
+		"502 5.5.1 command not implemented\r\n",
+	};
+	struct mock_step steps[] = {
+		{ "EHLO", ehlo_tls_offered, 0 },
+		{ "STARTTLS", NULL, 0 },
+		{ "MAIL FROM:", "250 2.1.0 ok\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 },
+	};
+	static const char want_rx[] =
+	    "EHLO relay.test.example\r\nSTARTTLS\r\n" MAIL_LINE "\r\n"
+	    "QUIT\r\n";
+	struct smtp_client_config cfg = tls_config();
+	const char *reason = NULL;
+	struct mock m;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		struct owner o = { 0 };
+
+		steps[1].reply = rejections[i];
+		if (tls_mock_start(&m, "127.0.0.1", steps, 4, server_tls_self,
+		    MOCK_TLS_HANDSHAKE) == -1) {
+			CHECK(0);
+			return;
+		}
+		start_client(&o, &cfg, "one.test.example", 0, 0);
+		CHECK(wait_events(&o, 1));
+		CHECK_INT(o.events[0], SMTP_CLIENT_READY);
+		if (o.nevents == 1 && o.events[0] == SMTP_CLIENT_READY) {
+			CHECK_STR(smtp_client_tls(o.client), "");
+			CHECK_INT(smtp_client_tls_verified(o.client, &reason),
+			    0);
+			CHECK_STR(reason, "no TLS");
+			smtp_client_quit(o.client);
+			CHECK(run_until(mock_eof, &m, 5.0));
+		}
+		/* The same connection goes on in plaintext. */
+		CHECK_STR(m.rx, want_rx);
+		CHECK_INT(m.connections, 1);
+		CHECK_INT(m.tls_done, 0);
+		CHECK_INT(m.mismatch, 0);
+		mock_stop(&m);
+	}
+}
+
+static void
+test_tls_not_offered_plaintext(void)
+{
+	static const struct mock_step steps[] = {
+		{ "EHLO", "250-mx1.test.example\r\n250 8BITMIME\r\n", 0 },
+		{ "MAIL FROM:", "250 2.1.0 ok\r\n", 0 },
+	};
+	static const char want_rx[] =
+	    "EHLO relay.test.example\r\n" MAIL_LINE "\r\n";
+	struct smtp_client_config cfg = tls_config();
+	struct owner o = { 0 };
+	struct mock m;
+
+	if (tls_mock_start(&m, "127.0.0.1", steps, 2, server_tls_self,
+	    MOCK_TLS_HANDSHAKE) == -1) {
+		CHECK(0);
+		return;
+	}
+	start_client(&o, &cfg, "one.test.example", 0, 0);
+	CHECK(wait_events(&o, 1));
+	CHECK_INT(o.events[0], SMTP_CLIENT_READY);
+	CHECK_STR(m.rx, want_rx);
+	if (o.nevents == 1 && o.events[0] == SMTP_CLIENT_READY) {
+		CHECK_STR(smtp_client_tls(o.client), "");
+		smtp_client_abort(o.client);
+	}
+	CHECK_INT(m.mismatch, 0);
+	mock_stop(&m);
+}
+
+static void
+test_tls_handshake_failure_next_address(void)
+{
+	static const struct mock_step bad_steps[] = {
+		{ "EHLO", ehlo_tls_offered, 0 },
+		{ "STARTTLS", "220 2.0.0 ready\r\n", 0 },
+	};
+	static const struct mock_step good_steps[] = {
+		{ "EHLO", ehlo_tls_offered, 0 },
+		{ "STARTTLS", "220 2.0.0 ready\r\n", 0 },
+		{ "EHLO", ehlo_in_tls, 0 },
+		{ "MAIL FROM:", "250 2.1.0 ok\r\n", 0 },
+	};
+	struct smtp_client_config cfg = tls_config();
+	struct owner o = { 0 };
+	struct mock bad, good;
+
+	/* mx2 closes the connection instead of the handshake. */
+	if (tls_mock_start(&bad, "127.0.0.2", bad_steps, 2, server_tls_self,
+	    MOCK_TLS_CLOSE) == -1 || tls_mock_start(&good, "127.0.0.3",
+	    good_steps, 4, server_tls_self, MOCK_TLS_HANDSHAKE) == -1) {
+		CHECK(0);
+		return;
+	}
+	start_client(&o, &cfg, "fallback.test.example", 0, 0);
+	CHECK(wait_events(&o, 1));
+	CHECK_INT(o.events[0], SMTP_CLIENT_READY);
+	CHECK_INT(bad.connections, 1);
+	CHECK_INT(bad.tls_done, 0);
+	CHECK_INT(good.connections, 1);
+	CHECK_INT(good.tls_done, 1);
+	CHECK_STR(good.sni, "mx3.test.example");
+	if (o.nevents == 1 && o.events[0] == SMTP_CLIENT_READY) {
+		CHECK(client_uses_tls(o.client));
+		smtp_client_abort(o.client);
+	}
+	CHECK_INT(good.mismatch, 0);
+	mock_stop(&bad);
+	mock_stop(&good);
+}
+
+static void
+test_tls_all_hosts_fail_handshake(void)
+{
+	static const struct mock_step steps[] = {
+		{ "EHLO", ehlo_tls_offered, 0 },
+		{ "STARTTLS", "220 2.0.0 ready\r\n", 0 },
+	};
+	struct smtp_client_config cfg = tls_config();
+	struct owner o = { 0 };
+	struct mock closing, silent;
+
+	/* mx2 closes; mx3 never answers the ClientHello, so it times out. */
+	if (tls_mock_start(&closing, "127.0.0.2", steps, 2, server_tls_self,
+	    MOCK_TLS_CLOSE) == -1 || tls_mock_start(&silent, "127.0.0.3",
+	    steps, 2, server_tls_self, MOCK_TLS_SILENT) == -1) {
+		CHECK(0);
+		return;
+	}
+	cfg.command_timeout = 0.5;
+	start_client(&o, &cfg, "allbad.test.example", 0, 0);
+	CHECK(wait_events(&o, 1));
+	CHECK_INT(o.events[0], SMTP_CLIENT_FAILED);
+	CHECK_INT(o.replies[0].code, 451);
+	CHECK_STR(o.replies[0].enhanced, "4.4.2");
+	CHECK_STR(o.replies[0].text,
+	    "TLS handshake with the destination mail server failed");
+	CHECK_INT(o.replies[0].local, 1);
+	CHECK_INT(closing.connections, 1);
+	CHECK_INT(silent.connections, 1);
+	/* No retry without TLS. */
+	settle(0.2);
+	CHECK_INT(closing.connections, 1);
+	CHECK_INT(silent.connections, 1);
+	CHECK_INT(o.nevents, 1);
+	mock_stop(&closing);
+	mock_stop(&silent);
+}
+
+/*
  * A real server: aiosmtpd.
  */
 
+/*
+ * Arguments: port, output file, and optionally a certificate and key
+ * file, with which the server offers STARTTLS.  The envelope file gets a
+ * third line, "tls" or "plain", from the session's TLS state.
+ */
 static const char aiosmtpd_script[] =
-    "import asyncio, sys\n"
+    "import asyncio, ssl, sys\n"
     "from aiosmtpd.controller import Controller\n"
     "class Store:\n"
     "    async def handle_DATA(self, server, session, envelope):\n"
@@ -1645,9 +2279,15 @@ static const char aiosmtpd_script[] =
     "        with open(sys.argv[2] + '.env', 'w') as f:\n"
     "            f.write(envelope.mail_from + '\\n')\n"
     "            f.write(' '.join(envelope.rcpt_tos) + '\\n')\n"
+    "            f.write(('plain' if session.ssl is None else 'tls') + '\\n')\n"
     "        return '250 2.0.0 stored'\n"
+    "kwargs = {}\n"
+    "if len(sys.argv) > 4:\n"
+    "    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)\n"
+    "    tls.load_cert_chain(sys.argv[3], sys.argv[4])\n"
+    "    kwargs['tls_context'] = tls\n"
     "c = Controller(Store(), hostname='127.0.0.1', port=int(sys.argv[1]),\n"
-    "               server_hostname='aiosmtpd.test.example')\n"
+    "               server_hostname='aiosmtpd.test.example', **kwargs)\n"
     "c.start()\n"
     "print('ready', flush=True)\n"
     "sys.stdin.read()\n"
@@ -1672,13 +2312,15 @@ free_port(void)
 }
 
 /*
- * Start aiosmtpd on 127.0.0.1:port storing messages at out.  Returns the
- * child's pid, or -1.  *stdin_fd is the child's standard input (closing it
- * stops the server) and *stdout_fd its standard output, which must stay
- * open while it runs, or its next output kills it with a broken pipe.
+ * Start aiosmtpd on 127.0.0.1:port storing messages at out, offering
+ * STARTTLS with cert and key when cert is not NULL.  Returns the child's
+ * pid, or -1.  *stdin_fd is the child's standard input (closing it stops
+ * the server) and *stdout_fd its standard output, which must stay open
+ * while it runs, or its next output kills it with a broken pipe.
  */
 static pid_t
-aiosmtpd_start(int port, const char *out, int *stdin_fd, int *stdout_fd)
+aiosmtpd_start(int port, const char *out, const char *cert, const char *key,
+    int *stdin_fd, int *stdout_fd)
 {
 	char script[128], portstr[16], line[64];
 	int in_pipe[2], out_pipe[2];
@@ -1701,8 +2343,9 @@ aiosmtpd_start(int port, const char *out, int *stdin_fd, int *stdout_fd)
 		dup2(out_pipe[1], 1);
 		close(in_pipe[1]);
 		close(out_pipe[0]);
+		/* A NULL cert ends the argument list there. */
 		execl("/usr/bin/python3", "python3", script, portstr, out,
-		    (char *)NULL);
+		    cert, key, (char *)NULL);
 		_exit(127);
 	}
 	close(in_pipe[0]);
@@ -1719,8 +2362,12 @@ aiosmtpd_start(int port, const char *out, int *stdin_fd, int *stdout_fd)
 	return pid;
 }
 
+/*
+ * Send a message to aiosmtpd, with STARTTLS when use_tls, and compare
+ * what it stored with what was written.
+ */
 static void
-test_session_aiosmtpd_byte_for_byte(void)
+check_aiosmtpd_delivery(int use_tls)
 {
 	/* Stuffed as the inbound side passes it on: "." doubled at line start. */
 	static const char stuffed[] =
@@ -1753,7 +2400,10 @@ test_session_aiosmtpd_byte_for_byte(void)
 
 	snprintf(out, sizeof(out), "%s/aiosmtpd.msg", tmpdir);
 	cfg.port = free_port();
-	pid = aiosmtpd_start(cfg.port, out, &stdin_fd, &stdout_fd);
+	if (use_tls)
+		cfg.tls_ctx = client_tls;
+	pid = aiosmtpd_start(cfg.port, out, use_tls ? self_cert_path : NULL,
+	    self_key_path, &stdin_fd, &stdout_fd);
 	if (pid == -1) {
 		fprintf(stderr, "aiosmtpd did not start: install python3-aiosmtpd\n");
 		CHECK(0);
@@ -1766,6 +2416,7 @@ test_session_aiosmtpd_byte_for_byte(void)
 	if (o.nevents != 1 || o.events[0] != SMTP_CLIENT_READY)
 		goto stop;
 	CHECK_STR(smtp_client_peer_name(o.client), "aiosmtpd.test.example");
+	CHECK_INT(smtp_client_tls(o.client)[0] != '\0', use_tls);
 	smtp_client_rcpt(o.client, "alice@mailbox.example");
 	smtp_client_data(o.client);
 	CHECK(wait_events(&o, 3));
@@ -1799,13 +2450,100 @@ test_session_aiosmtpd_byte_for_byte(void)
 		n = fread(got, 1, sizeof(got) - 1, f);
 		got[n] = '\0';
 		fclose(f);
-		CHECK_STR(got, "SRS0=abcd=XY=sender.example=bob@relay.test.example\n"
-		    "alice@mailbox.example\n");
+		CHECK_STR(got, use_tls ?
+		    "SRS0=abcd=XY=sender.example=bob@relay.test.example\n"
+		    "alice@mailbox.example\ntls\n" :
+		    "SRS0=abcd=XY=sender.example=bob@relay.test.example\n"
+		    "alice@mailbox.example\nplain\n");
 	}
 stop:
 	close(stdin_fd);
 	waitpid(pid, &status, 0);
 	close(stdout_fd);
+}
+
+/*
+ * Write c as tmpdir/name.crt and tmpdir/name.key (paths copied to
+ * cert_path and key_path when not NULL) and load a server context from
+ * the files.  Returns NULL on failure.
+ */
+static SSL_CTX *
+server_ctx_from(const struct test_cert *c, const char *name, char *cert_path,
+    char *key_path, size_t pathsz)
+{
+	char crt[128], key[128], err[256];
+	SSL_CTX *ctx;
+
+	snprintf(crt, sizeof(crt), "%s/%s.crt", tmpdir, name);
+	snprintf(key, sizeof(key), "%s/%s.key", tmpdir, name);
+	if (test_cert_write(c, crt, key) == -1)
+		return NULL;
+	if ((ctx = tls_server_ctx_new(crt, key, err, sizeof(err))) == NULL)
+		fprintf(stderr, "server TLS context %s: %s\n", name, err);
+	if (cert_path != NULL)
+		snprintf(cert_path, pathsz, "%s", crt);
+	if (key_path != NULL)
+		snprintf(key_path, pathsz, "%s", key);
+	return ctx;
+}
+
+/*
+ * Make the test CA, the server certificates and the TLS contexts.
+ * Returns 0 or -1.
+ */
+static int
+setup_tls(void)
+{
+	struct test_cert ca = { 0 }, leaf = { 0 }, self = { 0 }, other = { 0 };
+	char err[256];
+	int ret = -1;
+
+	if (test_cert_make(&ca, "Relay Test CA", NULL, 1) == -1 ||
+	    test_cert_make(&leaf, "mx1.test.example", &ca, 0) == -1 ||
+	    test_cert_make(&self, "mx1.test.example", NULL, 0) == -1 ||
+	    test_cert_make(&other, "other.test.example", &ca, 0) == -1)
+		goto out;
+	if ((client_tls = tls_client_ctx_new(err, sizeof(err))) == NULL) {
+		fprintf(stderr, "client TLS context: %s\n", err);
+		goto out;
+	}
+	if (X509_STORE_add_cert(SSL_CTX_get_cert_store(client_tls),
+	    ca.cert) != 1)
+		goto out;
+	server_tls_ca = server_ctx_from(&leaf, "mx1-ca", NULL, NULL, 0);
+	server_tls_self = server_ctx_from(&self, "mx1-self", self_cert_path,
+	    self_key_path, sizeof(self_cert_path));
+	server_tls_other = server_ctx_from(&other, "other-ca", NULL, NULL, 0);
+	if (server_tls_ca != NULL && server_tls_self != NULL &&
+	    server_tls_other != NULL)
+		ret = 0;
+out:
+	test_cert_free(&ca);
+	test_cert_free(&leaf);
+	test_cert_free(&self);
+	test_cert_free(&other);
+	return ret;
+}
+
+static void
+free_tls(void)
+{
+	SSL_CTX_free(client_tls);
+	SSL_CTX_free(server_tls_ca);
+	SSL_CTX_free(server_tls_self);
+	SSL_CTX_free(server_tls_other);
+}
+
+static void
+test_session_aiosmtpd_byte_for_byte(void)
+{
+	check_aiosmtpd_delivery(0);
+}
+
+static void
+test_tls_aiosmtpd_starttls(void)
+{
+	check_aiosmtpd_delivery(1);
 }
 
 static void
@@ -1834,6 +2572,10 @@ main(void)
 	loop = ev_default_loop(0);
 	if (setup_dns() == -1)
 		return 1;
+	if (setup_tls() == -1) {
+		fprintf(stderr, "could not make the test certificates\n");
+		return 1;
+	}
 	/* Pick the port every mock shares. */
 	if (mock_start(&probe, "127.0.0.1", NULL, NULL, 0) == -1)
 		return 1;
@@ -1869,9 +2611,20 @@ main(void)
 	RUN(test_session_malformed_reply);
 	RUN(test_session_abort_inside_callback);
 	RUN(test_session_backpressure_and_drain);
+	RUN(test_tls_client_sni_names);
+	RUN(test_tls_delivers_large_message);
+	RUN(test_tls_injected_reply_discarded);
+	RUN(test_tls_hostname_mismatch_not_fatal);
+	RUN(test_tls_capabilities_from_second_ehlo);
+	RUN(test_tls_starttls_rejected_plaintext);
+	RUN(test_tls_not_offered_plaintext);
+	RUN(test_tls_handshake_failure_next_address);
+	RUN(test_tls_all_hosts_fail_handshake);
 	RUN(test_session_aiosmtpd_byte_for_byte);
+	RUN(test_tls_aiosmtpd_starttls);
 
 	dns_free(dns);
+	free_tls();
 	cleanup_tmpdir();
 	CHECK_SUMMARY();
 }
