@@ -14,7 +14,7 @@ BUILD	?= build
 BIN	?= bin
 
 CC	?= cc
-PKGS	 = ldns libsodium openssl
+PKGS	 = ldns libsodium openssl libidn2
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 	   -Wno-unused-parameter -Irouter -Irouter/util

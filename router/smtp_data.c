@@ -29,6 +29,8 @@ data_scan_init(struct data_scan *ds)
 static void
 data_scan_header(struct data_scan *ds, char c)
 {
+	if ((unsigned char)c >= 0x80)
+		ds->header_8bit = 1;
 	if (c == '\n') {
 		if (ds->line_pos == 1 && ds->line_start[0] == '\r')
 			ds->in_header = 0;

@@ -36,6 +36,7 @@ struct data_scan {
 	size_t			 line_pos;	/* bytes so far in this line */
 	char			 line_start[9];	/* first bytes of a header line */
 	unsigned		 received;	/* "Received:" header fields */
+	int			 header_8bit;	/* a header byte outside ASCII */
 };
 
 void	data_scan_init(struct data_scan *);

@@ -35,6 +35,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "idn.h"
 #include "log.h"
 #include "route.h"
 #include "smtp_data.h"
@@ -128,6 +129,7 @@ struct smtp_session {
 	char			 sender_fwd[SMTP_ADDR_BUF];	/* SRS form */
 	size_t			 declared_size;
 	int			 body_8bit;
+	int			 smtputf8;	/* MAIL carried SMTPUTF8 (RFC 6531) */
 	size_t			 nrcpt_tried;
 	size_t			 nrcpt_ok;
 	size_t			 nrcpt_drop;
@@ -304,6 +306,7 @@ sess_txn_reset(struct smtp_session *s, int abort)
 	s->first_rcpt[0] = '\0';
 	s->declared_size = 0;
 	s->body_8bit = 0;
+	s->smtputf8 = 0;
 	s->nrcpt_tried = s->nrcpt_ok = s->nrcpt_drop = 0;
 	s->too_big = 0;
 	s->upstream_lost = 0;
@@ -445,6 +448,28 @@ sess_rcpt_forward(struct smtp_session *s, const char *const *dsts,
 			sess_op_complete(op, &r);
 			continue;
 		}
+		/* The destination's MX is looked up by its A-label form. */
+		if (idn_to_alabel(d.domain, d.domain, sizeof(d.domain)) < 0 ||
+		    addr_format(&d, op->dst, sizeof(op->dst)) < 0) {
+			struct smtp_reply r;
+
+			sess_make_reply(&r, 451, "4.3.5",
+			    "Invalid destination domain in the routing rule");
+			sess_op_complete(op, &r);
+			continue;
+		}
+		/*
+		 * TODO: pass SMTPUTF8 to destinations that offer it; until the
+		 * SMTP client sends the parameter, a UTF-8 envelope cannot go on.
+		 */
+		if (idn_has_utf8(op->dst) || idn_has_utf8(s->sender_fwd)) {
+			struct smtp_reply r;
+
+			sess_make_reply(&r, 550, "5.6.7", "The destination "
+			    "cannot take a UTF-8 address (SMTPUTF8)");
+			sess_op_complete(op, &r);
+			continue;
+		}
 		op->up = sess_up_find(s, d.domain);
 		if (op->up == NULL) {
 			struct smtp_reply r;
@@ -524,6 +549,8 @@ sess_protocol(const struct smtp_session *s)
 {
 	if (!s->esmtp)
 		return "SMTP";
+	if (s->smtputf8)	/* RFC 6531 section 3.7.3 */
+		return s->ssl != NULL ? "UTF8SMTPS" : "UTF8SMTP";
 	return s->ssl != NULL ? "ESMTPS" : "ESMTP";
 }
 
@@ -845,7 +872,7 @@ cmd_helo(struct smtp_session *s, const char *args, int esmtp)
 		return;
 	}
 	buf_printf(&s->out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n"
-	    "250-8BITMIME\r\n%s250 ENHANCEDSTATUSCODES\r\n",
+	    "250-8BITMIME\r\n250-SMTPUTF8\r\n%s250 ENHANCEDSTATUSCODES\r\n",
 	    s->cfg->hostname, s->cfg->max_size,
 	    s->cfg->tls_ctx != NULL && s->ssl == NULL ? "250-STARTTLS\r\n" :
 	    "");
@@ -887,6 +914,8 @@ cmd_mail_params(struct smtp_session *s, const char *p)
 			s->declared_size = (size_t)v;
 		} else if (strcasecmp(word, "BODY=8BITMIME") == 0)
 			s->body_8bit = 1;
+		else if (strcasecmp(word, "SMTPUTF8") == 0)
+			s->smtputf8 = 1;
 		else if (strcasecmp(word, "BODY=7BIT") == 0)
 			s->body_8bit = 0;
 		else {
@@ -987,16 +1016,23 @@ cmd_mail(struct smtp_session *s, const char *args)
 		    "Invalid sender address");
 		return;
 	}
-	if (smtp_has_8bit(s->sender.local) || smtp_has_8bit(s->sender.domain)) {
-		sess_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8, "
-		    "which this server does not offer");
-		return;
-	}
 	if (p[end] != '\0' && p[end] != ' ') {
 		sess_reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return;
 	}
-	if (cmd_mail_params(s, p + end) < 0 || cmd_mail_rewrite(s) < 0) {
+	if (cmd_mail_params(s, p + end) < 0) {
+		sess_txn_reset(s, 0);
+		return;
+	}
+	/* RFC 6531 section 3.4: UTF-8 addresses need the SMTPUTF8 parameter. */
+	if (!s->smtputf8 && (smtp_has_8bit(s->sender.local) ||
+	    smtp_has_8bit(s->sender.domain))) {
+		sess_reply(s, 553, "5.6.7", "Non-ASCII address needs the "
+		    "SMTPUTF8 parameter");
+		sess_txn_reset(s, 0);
+		return;
+	}
+	if (cmd_mail_rewrite(s) < 0) {
 		sess_txn_reset(s, 0);
 		return;
 	}
@@ -1059,9 +1095,17 @@ cmd_rcpt(struct smtp_session *s, const char *args)
 		sess_reply(s, 555, "5.5.4", "Unsupported RCPT parameter");
 		return;
 	}
-	if (smtp_has_8bit(s->rcpt.local) || smtp_has_8bit(s->rcpt.domain)) {
-		sess_reply(s, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8, "
-		    "which this server does not offer");
+	if (!s->smtputf8 && (smtp_has_8bit(s->rcpt.local) ||
+	    smtp_has_8bit(s->rcpt.domain))) {
+		sess_reply(s, 553, "5.6.7", "Non-ASCII address needs the "
+		    "SMTPUTF8 parameter");
+		return;
+	}
+	/* U-label and A-label spellings of a domain find the same rules. */
+	if (idn_to_alabel(s->rcpt.domain, s->rcpt.domain,
+	    sizeof(s->rcpt.domain)) < 0) {
+		sess_reply(s, 553, "5.1.2", "Invalid internationalized domain "
+		    "name");
 		return;
 	}
 	addr_format(&s->rcpt, s->rcpt_str, sizeof(s->rcpt_str));

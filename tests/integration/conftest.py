@@ -51,6 +51,10 @@ EXTRA_DOMAINS = {
         "rules": "old@expired.example forward old@mailbox.example\n",
         "expires": lambda: str(int(time.time()) - 86400),
     },
+    # An internationalized domain, published under its A-label (bücher).
+    "xn--bcher-kva.example": {
+        "rules": "*@xn--bcher-kva.example forward idn@mailbox.example\n",
+    },
     # A 3-second TTL so a changed rule can be observed taking effect.
     "change.example": {
         "rules": "user@change.example forward first@mailbox.example\n",

@@ -360,3 +360,38 @@ def test_starttls_discards_pipelined_plaintext(env, tls_router):
     assert r.cmd("EHLO client.test")[0] == 250
     assert r.cmd(MAIL)[0] == 250
     r.close()
+
+
+def test_utf8_address_needs_smtputf8(env, router):
+    """RFC 6531 section 3.4: a UTF-8 address without SMTPUTF8 gets 553 5.6.7."""
+    r = raw(router)
+    code, text = r.cmd("MAIL FROM:<jöran@sender.example>")
+    assert code == 553, text
+    assert text[0].startswith("5.6.7"), text
+    r.close()
+
+
+def test_smtputf8_offered_and_accepted(env, router):
+    """RFC 6531 section 3.1: SMTPUTF8 is offered and its parameter accepted."""
+    r = Raw(router.host, router.port)
+    assert "SMTPUTF8" in r.greet()
+    code, text = r.cmd("MAIL FROM:<jöran@sender.example> SMTPUTF8")
+    assert code == 250, text
+    r.close()
+
+
+def test_u_label_and_a_label_find_same_rule(env, router):
+    """RFC 5890: bücher.example and xn--bcher-kva.example are one domain, so
+    both spellings reach the domain's catch-all rule."""
+    for domain in ("bücher.example", "xn--bcher-kva.example", "XN--BCHER-KVA.example"):
+        r = raw(router)
+        tok = token()
+        r.cmd(b"MAIL FROM:<bob@sender.example> SMTPUTF8\r\n")
+        code, text = r.cmd(f"RCPT TO:<info@{domain}>")
+        assert code == 250, f"{domain}: {code} {text}"
+        r.send(b"DATA\r\n")
+        assert r.reply()[0] == 354
+        assert r.cmd(body(tok) + b".\r\n")[0] == 250
+        (meta, _), = env.mailbox.find(tok)
+        assert meta["rcpt_tos"] == ["idn@mailbox.example"], domain
+        r.close()

@@ -85,7 +85,8 @@ static void
 test_scan_counts_received(void)
 {
 	const char *msg = "Received: from a\r\n\tby b\r\nRECEIVED: x\r\n"
-	    "Subject: Received: no\r\n\r\nReceived: in the body\r\n.\r\n";
+	    "Subject: Received: no\r\n\r\nReceived: in the body \xc3\xa9\r\n"
+	    ".\r\n";
 	char out[256];
 	size_t outlen;
 	struct data_scan ds;
@@ -96,6 +97,24 @@ test_scan_counts_received(void)
 	CHECK(done);
 	CHECK_INT(ds.received, 2);
 	CHECK_INT(ds.in_header, 0);
+	/* UTF-8 only in the body: the header section is ASCII. */
+	CHECK_INT(ds.header_8bit, 0);
+}
+
+/* RFC 6532: UTF-8 in header fields makes the message need SMTPUTF8. */
+static void
+test_scan_flags_8bit_headers(void)
+{
+	const char *msg = "Subject: caf\xc3\xa9\r\n\r\nbody\r\n.\r\n";
+	char out[256];
+	size_t outlen;
+	struct data_scan ds;
+	int done;
+
+	data_scan_init(&ds);
+	data_scan(&ds, msg, strlen(msg), out, &outlen, &done);
+	CHECK(done);
+	CHECK_INT(ds.header_8bit, 1);
 }
 
 /* RFC 5321 section 4.5.3.1.6: at most 1000 octets per line, CRLF included. */
@@ -137,5 +156,6 @@ main(void)
 	RUN(test_scan_split);
 	RUN(test_scan_counts_received);
 	RUN(test_scan_line_limit);
+	RUN(test_scan_flags_8bit_headers);
 	CHECK_SUMMARY();
 }
