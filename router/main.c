@@ -557,6 +557,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 {
 	static struct worker wk;
 	struct dns_ctx *dns;
+	char err[256];
 	size_t i;
 
 	worker_opts = o;
@@ -581,6 +582,10 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.client.out_high_water = 256 * 1024;
 	wk.cfg.srs = &worker_srs;
 	wk.cfg.tls_ctx = worker_tls;
+	/* Opportunistic TLS to destinations; without it delivery goes on. */
+	wk.cfg.client.tls_ctx = tls_client_ctx_new(err, sizeof(err));
+	if (wk.cfg.client.tls_ctx == NULL)
+		log_warn("event=tls-client-unavailable error=\"%s\"", err);
 	wk.cfg.dns = dns;
 	wk.cfg.route = route_new(wk.loop, dns, worker_keys, o->nrelay_keys,
 	    100000, 64 << 20);
@@ -601,6 +606,8 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	ev_signal_start(wk.loop, &wk.sigint);
 	ev_signal_start(wk.loop, &wk.sighup);
 	ev_run(wk.loop, 0);
+	if (wk.cfg.client.tls_ctx != NULL)
+		SSL_CTX_free(wk.cfg.client.tls_ctx);
 	route_free(wk.cfg.route);
 	dns_free(dns);
 	return 0;

@@ -160,6 +160,7 @@ enum sc_error {
 	SC_ERR_PROTOCOL,
 	SC_ERR_TLS,
 	SC_ERR_SIZE,
+	SC_ERR_SMTPUTF8,
 	SC_ERR_LOOP,
 };
 
@@ -196,6 +197,9 @@ static const struct {
 	    "tls-failed" },
 	[SC_ERR_SIZE] = { 552, "5.3.4",
 	    "message exceeds the destination server's size limit", "size" },
+	[SC_ERR_SMTPUTF8] = { 550, "5.6.7",
+	    "destination server does not support SMTPUTF8, which the "
+	    "envelope sender needs", "no-smtputf8" },
 	[SC_ERR_LOOP] = { 554, "5.4.6",
 	    "mail loop: destination MX is this relay", "mail-loop" },
 };
@@ -222,6 +226,8 @@ struct smtp_client {
 	char			*mail_from;
 	size_t			 size;
 	int			 body_8bit;
+	int			 want_smtputf8;	/* the sender declared SMTPUTF8 */
+	int			 sent_smtputf8;	/* MAIL carried SMTPUTF8 */
 	smtp_client_cb		*cb;	/* NULL after quit() or abort() */
 	void			*arg;
 	enum sc_state		 state;
@@ -1193,7 +1199,19 @@ sc_reply_greeting(struct smtp_client *c, const struct smtp_reply *r)
 	sc_enter(c, SC_STATE_EHLO);
 }
 
-/* Check the message size against the server's SIZE, then send MAIL. */
+static int
+sc_has_utf8(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+/*
+ * Check the message size against the server's SIZE and the sender's need
+ * for SMTPUTF8, then send MAIL.
+ */
 static void
 sc_begin_mail(struct smtp_client *c)
 {
@@ -1203,6 +1221,13 @@ sc_begin_mail(struct smtp_client *c)
 	    (unsigned long long)c->size > c->ehlo.size_max) {
 		sc_local_reply(&r, SC_ERR_SIZE);
 		sc_fail_connected(c, &r, sc_errors[SC_ERR_SIZE].reason);
+		return;
+	}
+	/* RFC 6531 section 3.4: a UTF-8 sender cannot go without SMTPUTF8. */
+	if (c->want_smtputf8 && !c->ehlo.smtputf8 &&
+	    sc_has_utf8(c->mail_from)) {
+		sc_local_reply(&r, SC_ERR_SMTPUTF8);
+		sc_fail_connected(c, &r, sc_errors[SC_ERR_SMTPUTF8].reason);
 		return;
 	}
 	sc_enter(c, SC_STATE_MAIL);
@@ -1686,7 +1711,12 @@ sc_send_mail(struct smtp_client *c)
 	 * relays do, rather than being refused or converted.
 	 */
 	if (c->body_8bit && c->ehlo.eightbitmime)
-		snprintf(params + off, sizeof(params) - off, " BODY=8BITMIME");
+		off += (size_t)snprintf(params + off, sizeof(params) - off,
+		    " BODY=8BITMIME");
+	/* RFC 6531 section 3.4: only to a server that offers it. */
+	c->sent_smtputf8 = c->want_smtputf8 && c->ehlo.smtputf8;
+	if (c->sent_smtputf8 && off < sizeof(params))
+		snprintf(params + off, sizeof(params) - off, " SMTPUTF8");
 	sc_send_line(c, "MAIL FROM:<%s>%s", c->mail_from, params);
 }
 
@@ -1973,6 +2003,18 @@ const char *
 smtp_client_tls(const struct smtp_client *c)
 {
 	return c->tls_desc;
+}
+
+void
+smtp_client_want_smtputf8(struct smtp_client *c)
+{
+	c->want_smtputf8 = 1;
+}
+
+int
+smtp_client_smtputf8(const struct smtp_client *c)
+{
+	return c->sent_smtputf8;
 }
 
 int

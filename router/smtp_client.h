@@ -130,6 +130,16 @@ size_t		 smtp_client_write(struct smtp_client *, const void *, size_t);
  */
 void		 smtp_client_end(struct smtp_client *);
 /*
+ * Ask for SMTPUTF8 on MAIL (RFC 6531) when the destination offers it.  If
+ * it does not and the envelope sender holds UTF-8, the session fails with
+ * a local 550 5.6.7 before MAIL.  Call right after smtp_client_new(),
+ * before the loop runs again.
+ */
+void		 smtp_client_want_smtputf8(struct smtp_client *);
+/* Non-zero once MAIL was sent with SMTPUTF8. */
+int		 smtp_client_smtputf8(const struct smtp_client *);
+
+/*
  * Send QUIT if idle, then close and free; no further callbacks.  With a
  * command or the message in flight it closes at once, as abort does.
  * Safe to call from inside the callback.

@@ -331,6 +331,8 @@ sess_up_find(struct smtp_session *s, const char *domain)
 	up->client = smtp_client_new(s->loop, s->cfg->dns, &s->cfg->client,
 	    domain, s->sender_fwd, s->declared_size, s->body_8bit,
 	    sess_up_event, up);
+	if (s->smtputf8)
+		smtp_client_want_smtputf8(up->client);
 	return up;
 }
 
@@ -387,6 +389,38 @@ sess_op_complete(struct rcpt_op *op, const struct smtp_reply *r)
 	op->reply = *r;
 }
 
+static void
+sess_make_reply(struct smtp_reply *r, int code, const char *enh,
+    const char *text)
+{
+	memset(r, 0, sizeof(*r));
+	r->code = code;
+	snprintf(r->enhanced, sizeof(r->enhanced), "%s", enh);
+	snprintf(r->text, sizeof(r->text), "%s", text);
+	r->local = 1;
+}
+
+/*
+ * Send one destination's RCPT, unless its address needs SMTPUTF8 and the
+ * destination did not take it: then the recipient fails in session with
+ * 550 5.6.7 (RFC 6531 section 3.4), and no bounce is ever needed.
+ */
+static void
+sess_op_send(struct smtp_session *s, struct rcpt_op *op)
+{
+	struct smtp_reply r;
+
+	op->sent = 1;
+	if ((idn_has_utf8(op->dst) || idn_has_utf8(s->sender_fwd)) &&
+	    !smtp_client_smtputf8(op->up->client)) {
+		sess_make_reply(&r, 550, "5.6.7", "The destination server does "
+		    "not support SMTPUTF8, which this address needs");
+		sess_op_complete(op, &r);
+		return;
+	}
+	smtp_client_rcpt(op->up->client, op->dst);
+}
+
 /* Send the RCPTs queued for an upstream that just became ready. */
 static void
 sess_up_send_rcpts(struct smtp_session *s, struct upstream *up)
@@ -396,10 +430,8 @@ sess_up_send_rcpts(struct smtp_session *s, struct upstream *up)
 	for (i = 0; i < s->nops; i++) {
 		struct rcpt_op *op = &s->ops[i];
 
-		if (op->up == up && !op->sent && !op->done) {
-			op->sent = 1;
-			smtp_client_rcpt(up->client, op->dst);
-		}
+		if (op->up == up && !op->sent && !op->done)
+			sess_op_send(s, op);
 	}
 }
 
@@ -414,16 +446,6 @@ sess_up_fail_ops(struct smtp_session *s, struct upstream *up)
 			sess_op_complete(&s->ops[i], &up->reply);
 }
 
-static void
-sess_make_reply(struct smtp_reply *r, int code, const char *enh,
-    const char *text)
-{
-	memset(r, 0, sizeof(*r));
-	r->code = code;
-	snprintf(r->enhanced, sizeof(r->enhanced), "%s", enh);
-	snprintf(r->text, sizeof(r->text), "%s", text);
-	r->local = 1;
-}
 
 /* Start forwarding the current RCPT to its destinations. */
 static void
@@ -458,18 +480,6 @@ sess_rcpt_forward(struct smtp_session *s, const char *const *dsts,
 			sess_op_complete(op, &r);
 			continue;
 		}
-		/*
-		 * TODO: pass SMTPUTF8 to destinations that offer it; until the
-		 * SMTP client sends the parameter, a UTF-8 envelope cannot go on.
-		 */
-		if (idn_has_utf8(op->dst) || idn_has_utf8(s->sender_fwd)) {
-			struct smtp_reply r;
-
-			sess_make_reply(&r, 550, "5.6.7", "The destination "
-			    "cannot take a UTF-8 address (SMTPUTF8)");
-			sess_op_complete(op, &r);
-			continue;
-		}
 		op->up = sess_up_find(s, d.domain);
 		if (op->up == NULL) {
 			struct smtp_reply r;
@@ -482,8 +492,7 @@ sess_rcpt_forward(struct smtp_session *s, const char *const *dsts,
 		}
 		switch (op->up->state) {
 		case UP_READY:
-			op->sent = 1;
-			smtp_client_rcpt(op->up->client, op->dst);
+			sess_op_send(s, op);
 			break;
 		case UP_FAILED:
 			sess_op_complete(op, &op->up->reply);
@@ -613,6 +622,25 @@ sess_data_check_ready(struct smtp_session *s)
 	sess_process(s);
 }
 
+/*
+ * Non-zero if the sender declared SMTPUTF8, the header section holds
+ * UTF-8 (RFC 6532) and a destination took MAIL without SMTPUTF8: such a
+ * message must not be delivered there (RFC 6531 section 3.4).
+ */
+static int
+sess_utf8_refused(const struct smtp_session *s)
+{
+	size_t i;
+
+	if (!s->smtputf8 || !s->scan.header_8bit)
+		return 0;
+	for (i = 0; i < s->nups; i++)
+		if (s->ups[i]->client != NULL &&
+		    !smtp_client_smtputf8(s->ups[i]->client))
+			return 1;
+	return 0;
+}
+
 /* The final dot arrived: send it on, or refuse the message. */
 static void
 sess_data_end(struct smtp_session *s)
@@ -621,8 +649,12 @@ sess_data_end(struct smtp_session *s)
 
 	if (s->scan.bare_cr || s->scan.bare_lf || s->too_big ||
 	    s->upstream_lost || s->scan.long_line ||
-	    s->scan.received > SMTP_MAX_RECEIVED) {
-		if (s->scan.received > SMTP_MAX_RECEIVED)
+	    s->scan.received > SMTP_MAX_RECEIVED || sess_utf8_refused(s)) {
+		if (sess_utf8_refused(s))
+			sess_reply(s, 550, "5.6.7", "The message has UTF-8 "
+			    "header fields and a destination server does not "
+			    "support SMTPUTF8");
+		else if (s->scan.received > SMTP_MAX_RECEIVED)
 			sess_reply(s, 554, "5.4.6", "Mail loop: more than %d "
 			    "Received header fields", SMTP_MAX_RECEIVED);
 		else if (s->too_big)
@@ -798,6 +830,7 @@ sess_up_event(void *arg, enum smtp_client_event ev, const struct smtp_reply *r)
 	case SMTP_CLIENT_READY:
 		up->state = UP_READY;
 		sess_up_send_rcpts(s, up);
+		sess_rcpt_check_done(s);
 		break;
 	case SMTP_CLIENT_FAILED:
 	case SMTP_CLIENT_LOST:

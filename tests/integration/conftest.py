@@ -191,8 +191,10 @@ def env():
                          refuse=["nobody@mailbox.example=550:5.1.1 No such user here"],
                          refuse_data=["datareject@mailbox.example=554:5.6.0 Message refused"])
         e.services.append(e.mailbox.service)
+        # The other.example server offers SMTPUTF8; mailbox.example does not.
         e.other = Sink(e.dir, "other", harness.OTHER_HOST, e.sink_port,
-                       refuse_data=["datafail@other.example=451:4.3.0 Try again later"])
+                       refuse_data=["datafail@other.example=451:4.3.0 Try again later"],
+                       smtputf8=True)
         e.services.append(e.other.service)
         e.bounces = Sink(e.dir, "bounces", harness.SENDER_HOST, e.sink_port)
         e.services.append(e.bounces.service)

@@ -316,12 +316,14 @@ def write_zone(path, text):
 class Sink:
     """tools/sink on host:port storing messages in a directory."""
 
-    def __init__(self, workdir, name, host, port, refuse=(), refuse_data=()):
+    def __init__(self, workdir, name, host, port, refuse=(), refuse_data=(), smtputf8=False):
         self.dir = os.path.join(workdir, name)
         self.host = host
         self.port = port
         argv = [PYTHON, os.path.join(ROOT, "tools", "sink"),
                 "--listen", f"{host}:{port}", "--dir", self.dir]
+        if smtputf8:
+            argv.append("--smtputf8")
         for item in refuse:
             argv += ["--refuse", item]
         for item in refuse_data:

@@ -395,3 +395,61 @@ def test_u_label_and_a_label_find_same_rule(env, router):
         (meta, _), = env.mailbox.find(tok)
         assert meta["rcpt_tos"] == ["idn@mailbox.example"], domain
         r.close()
+
+
+def _utf8_transaction(router, rcpt, sender="jöran@sender.example", subject="plain"):
+    r = raw(router)
+    tok = token()
+    assert r.cmd(f"MAIL FROM:<{sender}> SMTPUTF8")[0] == 250
+    rcode, rtext = r.cmd(f"RCPT TO:<{rcpt}>")
+    result = {"rcpt": (rcode, rtext), "tok": tok}
+    if rcode == 250:
+        assert r.cmd("DATA")[0] == 354
+        msg = (f"From: {sender}\r\nTo: {rcpt}\r\nSubject: {subject} {tok}\r\n"
+               f"\r\nhello\r\n.\r\n").encode()
+        result["data"] = r.cmd(msg)
+    r.close()
+    return result
+
+
+def test_utf8_sender_to_destination_with_smtputf8(env, router):
+    """RFC 6531 section 3.4: the parameter goes on to a server that offers it,
+    with the UTF-8 SRS sender."""
+    res = _utf8_transaction(router, "carol@example.com")
+    assert res["rcpt"][0] == 250, res
+    assert res["data"][0] == 250, res
+    (meta, _), = env.other.find(res["tok"])
+    assert "SMTPUTF8" in [o.upper() for o in meta["mail_options"]], meta
+    assert "=jöran@fwd.relay.example" in meta["mail_from"], meta
+
+
+def test_utf8_sender_to_destination_without_smtputf8(env, router):
+    """RFC 6531 section 3.4: a UTF-8 envelope cannot go to a server without
+    SMTPUTF8, so the recipient is refused in session with 550 5.6.7."""
+    res = _utf8_transaction(router, "alice@example.com")
+    code, text = res["rcpt"]
+    assert code == 550, text
+    assert text[0].startswith("5.6.7"), text
+    assert nothing_arrived(env, res["tok"])
+
+
+def test_ascii_message_downgrades_without_smtputf8(env, router):
+    """SMTPUTF8 is passed on only when needed: an ASCII envelope and header
+    still reach a server that does not offer it."""
+    res = _utf8_transaction(router, "alice@example.com", sender="bob@sender.example")
+    assert res["rcpt"][0] == 250, res
+    assert res["data"][0] == 250, res
+    (meta, _), = env.mailbox.find(res["tok"])
+    assert "SMTPUTF8" not in [o.upper() for o in meta["mail_options"]], meta
+
+
+def test_utf8_header_refused_where_not_supported(env, router):
+    """RFC 6532 headers need SMTPUTF8 at the destination: 550 5.6.7 after
+    the dot, and the destination never completes the message."""
+    res = _utf8_transaction(router, "alice@example.com", sender="bob@sender.example",
+                            subject="café")
+    assert res["rcpt"][0] == 250, res
+    code, text = res["data"]
+    assert code == 550, text
+    assert text[0].startswith("5.6.7"), text
+    assert nothing_arrived(env, res["tok"])
