@@ -10,6 +10,11 @@
  * All answers reach the callers through the ready list, which a
  * zero-delay timer drains, so no callback runs inside dns_lookup().
  *
+ * dns_lookup_dnssec() lookups set the DO and CD bits and keep the RRSIG,
+ * NSEC and NSEC3 records that a validator needs.  Their cache keys end
+ * in "/dnssec", so they never share a flight or a cache entry with
+ * dns_lookup(), whose answers lack those records.
+ *
  * A flight makes tries.  Each try sends the query with a fresh random ID
  * from a fresh UDP socket to the next resolver in turn, and every
  * resolver gets up to `attempts` tries.  The states of one try:
@@ -102,6 +107,10 @@ struct dns_result {
 	ldns_rr_list		*rrs;		/* NULL unless DNS_OK */
 	uint32_t		 ttl;		/* seconds, at most DNS_MAX_TTL */
 	int			 secure;
+	/* DNSSEC lookups only, see struct dns_answer; else NULL. */
+	ldns_rr_list		*cnames;
+	ldns_rr_list		*sigs;
+	ldns_rr_list		*authority;
 };
 
 enum dns_query_state {
@@ -135,6 +144,7 @@ struct dns_flight {
 	char			*key;		/* cache key, "name/type" */
 	ldns_rdf		*qname;		/* lower case */
 	ldns_rr_type		 qtype;
+	int			 dnssec;	/* query with DO and CD */
 	enum dns_flight_state	 state;
 	int			 try;		/* index of the current try */
 	unsigned		 resolver;	/* resolver of the current try */
@@ -275,6 +285,9 @@ dns_result_unref(struct dns_result *r)
 	if (--r->refs > 0)
 		return;
 	ldns_rr_list_deep_free(r->rrs);
+	ldns_rr_list_deep_free(r->cnames);
+	ldns_rr_list_deep_free(r->sigs);
+	ldns_rr_list_deep_free(r->authority);
 	free(r);
 }
 
@@ -284,19 +297,28 @@ dns_result_cache_free(void *value)
 	dns_result_unref(value);
 }
 
-/* Estimate the heap bytes a cached result and its key hold. */
+/* Estimate the heap bytes that the records of a list use, 0 for NULL. */
 static size_t
-dns_result_size(const struct dns_result *r, const char *key)
+dns_rr_list_size(const ldns_rr_list *list)
 {
-	size_t i, size = sizeof(*r) + strlen(key) + 1;
+	size_t i, size = 0;
 	const ldns_rr *rr;
 
-	for (i = 0; r->rrs != NULL && i < ldns_rr_list_rr_count(r->rrs); i++) {
-		rr = ldns_rr_list_rr(r->rrs, i);
+	for (i = 0; list != NULL && i < ldns_rr_list_rr_count(list); i++) {
+		rr = ldns_rr_list_rr(list, i);
 		size += sizeof(ldns_rr) + ldns_rr_uncompressed_size(rr) +
 		    ldns_rr_rd_count(rr) * (sizeof(ldns_rdf) + sizeof(void *));
 	}
 	return size;
+}
+
+/* Estimate the heap bytes a cached result and its key hold. */
+static size_t
+dns_result_size(const struct dns_result *r, const char *key)
+{
+	return sizeof(*r) + strlen(key) + 1 + dns_rr_list_size(r->rrs) +
+	    dns_rr_list_size(r->cnames) + dns_rr_list_size(r->sigs) +
+	    dns_rr_list_size(r->authority);
 }
 
 /*
@@ -418,6 +440,111 @@ dns_result_from_packet(const ldns_rdf *qname, ldns_rr_type qtype,
 	return dns_result_new(status, NULL, ttl, ldns_pkt_ad(pkt));
 }
 
+/* Returns the first class IN record of type that name owns in list. */
+static const ldns_rr *
+dns_find(const ldns_rr_list *list, const ldns_rdf *name, ldns_rr_type type)
+{
+	const ldns_rr *rr;
+	size_t i;
+
+	for (i = 0; list != NULL && i < ldns_rr_list_rr_count(list); i++) {
+		rr = ldns_rr_list_rr(list, i);
+		if (ldns_rr_get_type(rr) == type &&
+		    ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
+		    ldns_rr_owner(rr) != NULL &&
+		    ldns_dname_compare(ldns_rr_owner(rr), name) == 0)
+			return rr;
+	}
+	return NULL;
+}
+
+/*
+ * Append to out a copy of each CNAME record that leads from qname to the
+ * owner of the answer, the chain that dns_result_from_packet() follows.
+ */
+static void
+dns_collect_cnames(const ldns_rr_list *answer, const ldns_rdf *qname,
+    ldns_rr_type qtype, ldns_rr_list *out)
+{
+	const ldns_rdf *name = qname, *target;
+	const ldns_rr *cname;
+	int hops;
+
+	for (hops = 0; hops < DNS_MAX_CNAME_HOPS &&
+	    qtype != LDNS_RR_TYPE_CNAME; hops++) {
+		if (dns_find(answer, name, qtype) != NULL)
+			return;
+		cname = dns_find(answer, name, LDNS_RR_TYPE_CNAME);
+		if (cname == NULL || (target = dns_cname_target(cname)) == NULL)
+			return;
+		dns_rr_list_push_clone(out, cname);
+		name = target;
+	}
+}
+
+/* Returns 1 if name is qname or the target of a record in cnames. */
+static int
+dns_on_chain(const ldns_rdf *name, const ldns_rdf *qname,
+    const ldns_rr_list *cnames)
+{
+	const ldns_rdf *target;
+	size_t i;
+
+	if (ldns_dname_compare(name, qname) == 0)
+		return 1;
+	for (i = 0; i < ldns_rr_list_rr_count(cnames); i++) {
+		target = dns_cname_target(ldns_rr_list_rr(cnames, i));
+		if (target != NULL && ldns_dname_compare(name, target) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+dns_is_denial_type(ldns_rr_type type)
+{
+	return type == LDNS_RR_TYPE_SOA || type == LDNS_RR_TYPE_NSEC ||
+	    type == LDNS_RR_TYPE_NSEC3 || type == LDNS_RR_TYPE_RRSIG;
+}
+
+/*
+ * Copy into a result of a DNSSEC query the records of pkt that a
+ * validator needs (see struct dns_answer).  A failure gets none.  The
+ * caller keeps pkt, whose size bounds the lists.
+ */
+static void
+dns_result_add_dnssec(struct dns_result *r, const ldns_rdf *qname,
+    ldns_rr_type qtype, const ldns_pkt *pkt)
+{
+	const ldns_rr_list *answer = ldns_pkt_answer(pkt);
+	const ldns_rr_list *authority = ldns_pkt_authority(pkt);
+	const ldns_rr *rr;
+	size_t i;
+
+	if (r->status == DNS_SERVFAIL || r->status == DNS_TIMEOUT)
+		return;
+	r->cnames = dns_rr_list_new();
+	r->sigs = dns_rr_list_new();
+	r->authority = dns_rr_list_new();
+	dns_collect_cnames(answer, qname, qtype, r->cnames);
+	for (i = 0; answer != NULL && i < ldns_rr_list_rr_count(answer); i++) {
+		rr = ldns_rr_list_rr(answer, i);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG &&
+		    ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
+		    ldns_rr_owner(rr) != NULL &&
+		    dns_on_chain(ldns_rr_owner(rr), qname, r->cnames))
+			dns_rr_list_push_clone(r->sigs, rr);
+	}
+	for (i = 0; authority != NULL &&
+	    i < ldns_rr_list_rr_count(authority); i++) {
+		rr = ldns_rr_list_rr(authority, i);
+		if (dns_is_denial_type(ldns_rr_get_type(rr)) &&
+		    ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
+		    ldns_rr_owner(rr) != NULL)
+			dns_rr_list_push_clone(r->authority, rr);
+	}
+}
+
 /*
  * Names and keys.
  */
@@ -507,6 +634,9 @@ dns_query_deliver(struct dns_query *q)
 	answer.rrs = r->status == DNS_OK ? r->rrs : NULL;
 	answer.ttl = q->ttl;
 	answer.secure = r->secure;
+	answer.cnames = r->cnames;
+	answer.sigs = r->sigs;
+	answer.authority = r->authority;
 	q->state = QUERY_CALLING;
 	q->cb(q->arg, &answer);
 	dns_result_unref(r);
@@ -615,7 +745,7 @@ dns_flight_timeout_cb(struct ev_loop *, ev_timer *, int);
 /* Create a flight for key, taking ownership of key and qname. */
 static struct dns_flight *
 dns_flight_new(struct dns_ctx *ctx, struct dns_flight_list *bucket,
-    char *key, ldns_rdf *qname, ldns_rr_type qtype)
+    char *key, ldns_rdf *qname, ldns_rr_type qtype, int dnssec)
 {
 	struct dns_flight *f = xcalloc(1, sizeof(*f));
 
@@ -623,6 +753,7 @@ dns_flight_new(struct dns_ctx *ctx, struct dns_flight_list *bucket,
 	f->key = key;
 	f->qname = qname;
 	f->qtype = qtype;
+	f->dnssec = dnssec;
 	f->state = FLIGHT_IDLE;
 	f->try = -1;
 	f->fd = -1;
@@ -709,6 +840,10 @@ dns_flight_build_query(struct dns_flight *f)
 	/* AD in a query asks a validating resolver to report AD (RFC 6840). */
 	ldns_pkt_set_ad(pkt, true);
 	ldns_pkt_set_edns_udp_size(pkt, DNS_EDNS_UDP_SIZE);
+	if (f->dnssec) {
+		ldns_pkt_set_edns_do(pkt, true);
+		ldns_pkt_set_cd(pkt, true);
+	}
 	free(f->wire);
 	f->wire = NULL;
 	st = ldns_pkt2wire(&f->wire, pkt, &f->wirelen);
@@ -889,6 +1024,8 @@ dns_flight_answer(struct dns_flight *f, const uint8_t *wire, size_t len,
 		return 0;
 	}
 	r = dns_result_from_packet(f->qname, f->qtype, pkt);
+	if (f->dnssec)
+		dns_result_add_dnssec(r, f->qname, f->qtype, pkt);
 	ldns_pkt_free(pkt);
 	dns_flight_finish(f, r);
 	return 0;
@@ -1093,7 +1230,7 @@ dns_query_wait(struct dns_query *q, struct dns_flight *f)
  */
 static void
 dns_lookup_network(struct dns_query *q, char *key, ldns_rdf *qname,
-    ldns_rr_type qtype)
+    ldns_rr_type qtype, int dnssec)
 {
 	struct dns_ctx *ctx = q->ctx;
 	struct dns_flight_list *bucket = dns_flight_bucket(ctx, key);
@@ -1116,7 +1253,7 @@ dns_lookup_network(struct dns_query *q, char *key, ldns_rdf *qname,
 		dns_query_wait(q, f);
 		return;
 	}
-	f = dns_flight_new(ctx, bucket, key, qname, qtype);
+	f = dns_flight_new(ctx, bucket, key, qname, qtype, dnssec);
 	dns_query_wait(q, f);
 	dns_flight_next_try(f);
 }
@@ -1162,15 +1299,16 @@ dns_zone_has_name(const struct dns_zone *z, const ldns_rdf *name)
 
 /*
  * Answer qname and qtype from the loaded zones, following CNAMEs into
- * any loaded zone.  A name under no loaded zone gets DNS_NXDOMAIN with a
- * TTL of 0.
+ * any loaded zone, and append a copy of each CNAME record followed to
+ * cnames unless it is NULL.  A name under no loaded zone gets
+ * DNS_NXDOMAIN with a TTL of 0.
  *
  * NOTE: every step scans all records of the zone, which suits the small
  * zones of tests and demos.  Wildcards and delegations are not interpreted.
  */
 static struct dns_result *
 dns_zone_resolve(const struct dns_ctx *ctx, const ldns_rdf *qname,
-    ldns_rr_type qtype)
+    ldns_rr_type qtype, ldns_rr_list *cnames)
 {
 	ldns_rr_list *rrs = dns_rr_list_new();
 	const ldns_rdf *name = qname;
@@ -1196,17 +1334,61 @@ dns_zone_resolve(const struct dns_ctx *ctx, const ldns_rdf *qname,
 			return dns_result_new(DNS_SERVFAIL, NULL, 0, 0);
 		}
 		ttl = dns_min(ttl, ldns_rr_ttl(cname));
+		if (cnames != NULL)
+			dns_rr_list_push_clone(cnames, cname);
 	}
 	ldns_rr_list_free(rrs);
 	status = dns_zone_has_name(z, name) ? DNS_NODATA : DNS_NXDOMAIN;
 	return dns_result_new(status, NULL, dns_min(ttl, z->negative_ttl), 0);
 }
 
+/* Append to out the RRSIG records that name owns in the loaded zones. */
+static void
+dns_zone_collect_sigs(const struct dns_ctx *ctx, const ldns_rdf *name,
+    ldns_rr_list *out)
+{
+	const struct dns_zone *z = dns_zone_find(ctx, name);
+	uint32_t ttl = DNS_MAX_TTL;
+
+	if (z != NULL)
+		(void)dns_collect(z->rrs, name, LDNS_RR_TYPE_RRSIG, out, &ttl);
+}
+
+/*
+ * Give a zone answer to a DNSSEC lookup its cnames (taking ownership)
+ * and the RRSIG records of the names on the chain.
+ *
+ * NOTE: authority stays empty, so a validator cannot prove a negative
+ * zone answer.  Zone files are local data that need no validation.
+ */
+static void
+dns_zone_add_dnssec(const struct dns_ctx *ctx, struct dns_result *r,
+    const ldns_rdf *qname, ldns_rr_list *cnames)
+{
+	size_t i;
+
+	if (r->status == DNS_SERVFAIL) {
+		ldns_rr_list_deep_free(cnames);
+		return;
+	}
+	r->cnames = cnames;
+	r->sigs = dns_rr_list_new();
+	r->authority = dns_rr_list_new();
+	dns_zone_collect_sigs(ctx, qname, r->sigs);
+	for (i = 0; i < ldns_rr_list_rr_count(cnames); i++)
+		dns_zone_collect_sigs(ctx,
+		    dns_cname_target(ldns_rr_list_rr(cnames, i)), r->sigs);
+}
+
 static void
 dns_lookup_zone(struct dns_query *q, const ldns_rdf *qname,
-    ldns_rr_type qtype)
+    ldns_rr_type qtype, int dnssec)
 {
-	struct dns_result *r = dns_zone_resolve(q->ctx, qname, qtype);
+	ldns_rr_list *cnames = dnssec ? dns_rr_list_new() : NULL;
+	struct dns_result *r = dns_zone_resolve(q->ctx, qname, qtype, cnames);
+
+	if (dnssec)
+		dns_zone_add_dnssec(q->ctx, r, qname, cnames);
 
 	log_debug("dns: zone answer status=%s ttl=%u",
 	    dns_status_names[r->status], r->ttl);
@@ -1551,9 +1733,21 @@ dns_free(struct dns_ctx *ctx)
 	free(ctx);
 }
 
-struct dns_query *
-dns_lookup(struct dns_ctx *ctx, const char *name, ldns_rr_type type,
-    dns_cb *cb, void *arg)
+/* Append "/dnssec" to a cache key allocated with malloc(). */
+static char *
+dns_key_dnssec(char *key)
+{
+	static const char suffix[] = "/dnssec";
+	size_t len = strlen(key);
+
+	key = xrealloc(key, len + sizeof(suffix));
+	memcpy(key + len, suffix, sizeof(suffix));
+	return key;
+}
+
+static struct dns_query *
+dns_lookup_start(struct dns_ctx *ctx, const char *name, ldns_rr_type type,
+    int dnssec, dns_cb *cb, void *arg)
 {
 	struct dns_query *q = xcalloc(1, sizeof(*q));
 	char text[DNS_MAX_NAME_TEXT + 2], tbuf[DNS_TYPE_TEXT_MAX];
@@ -1570,16 +1764,32 @@ dns_lookup(struct dns_ctx *ctx, const char *name, ldns_rr_type type,
 		dns_query_fail(q, DNS_SERVFAIL);
 		return q;
 	}
+	if (dnssec)
+		key = dns_key_dnssec(key);
 	log_debug("dns: lookup key=%s type=%s", key, dns_type_name(type, tbuf));
 	if (ctx->nzones > 0)
-		dns_lookup_zone(q, qname, type);
+		dns_lookup_zone(q, qname, type, dnssec);
 	else if (dns_lookup_cache(q, key) == 0) {
-		dns_lookup_network(q, key, qname, type);
+		dns_lookup_network(q, key, qname, type, dnssec);
 		return q;
 	}
 	free(key);
 	ldns_rdf_deep_free(qname);
 	return q;
+}
+
+struct dns_query *
+dns_lookup(struct dns_ctx *ctx, const char *name, ldns_rr_type type,
+    dns_cb *cb, void *arg)
+{
+	return dns_lookup_start(ctx, name, type, 0, cb, arg);
+}
+
+struct dns_query *
+dns_lookup_dnssec(struct dns_ctx *ctx, const char *name, ldns_rr_type type,
+    dns_cb *cb, void *arg)
+{
+	return dns_lookup_start(ctx, name, type, 1, cb, arg);
 }
 
 void

@@ -36,6 +36,22 @@ struct dns_answer {
 	const ldns_rr_list *rrs;
 	uint32_t	 ttl;	/* remaining TTL; negative TTL for NXDOMAIN/NODATA */
 	int		 secure;	/* answer carried the AD bit (informational) */
+
+	/*
+	 * The records a DNSSEC validator needs, filled by dns_lookup_dnssec()
+	 * and NULL after dns_lookup().  Owned like rrs.
+	 *   cnames     the CNAME records followed from the name, in order
+	 *   sigs       the answer section's RRSIG records owned by the name
+	 *              or by a CNAME target
+	 *   authority  the authority section's SOA, NSEC, NSEC3 and RRSIG
+	 *              records: denial of existence for negative answers,
+	 *              and for answers expanded from a wildcard
+	 * Each is a list, possibly empty, for every status but DNS_SERVFAIL
+	 * and DNS_TIMEOUT.
+	 */
+	const ldns_rr_list *cnames;
+	const ldns_rr_list *sigs;
+	const ldns_rr_list *authority;
 };
 
 typedef void dns_cb(void *arg, const struct dns_answer *);
@@ -87,6 +103,19 @@ int		 dns_add_zone_file(struct dns_ctx *, const char *path,
  * label over 63 octets gets DNS_SERVFAIL without a query.
  */
 struct dns_query *dns_lookup(struct dns_ctx *, const char *name,
+		    ldns_rr_type type, dns_cb *cb, void *arg);
+/*
+ * Like dns_lookup(), for a DNSSEC validator: the query sets the DO bit
+ * (RFC 3225), so that servers add RRSIG, NSEC and NSEC3 records, and the
+ * CD bit (RFC 4035 section 3.2.2), so that a validating resolver passes
+ * on data that it would reject and the caller's own trust anchors
+ * decide.  The answer carries cnames, sigs and authority.  These lookups
+ * have their own cache entries and flights, apart from dns_lookup()'s.
+ *
+ * In zone mode sigs holds the zone file's RRSIG records for a positive
+ * answer, but authority stays empty.
+ */
+struct dns_query *dns_lookup_dnssec(struct dns_ctx *, const char *name,
 		    ldns_rr_type type, dns_cb *cb, void *arg);
 /*
  * Drop one lookup: its callback will not run.  The query on the wire, if

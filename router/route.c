@@ -9,6 +9,10 @@
  *
  * The candidates are tried in order: the full local part, the local part
  * without its "+tag", then the catch-all.
+ *
+ * With a DNSSEC validator set (route_set_dnssec), each TXT lookup goes
+ * through it: a bogus answer, or an insecure one when the policy
+ * requires DNSSEC, ends the lookup with 451 4.7.5.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,7 @@
 
 #include "cache.h"
 #include "dns.h"
+#include "dnssec.h"
 #include "log.h"
 #include "route.h"
 #include "xmalloc.h"
@@ -30,6 +35,7 @@ struct route_ctx {
 	const struct rec_relay_key *relay_keys;
 	size_t			 nrelay_keys;
 	struct cache		*rules;
+	struct dnssec_ctx	*dnssec;	/* NULL: no validation */
 };
 
 struct route_candidate {
@@ -42,6 +48,8 @@ struct route_lookup {
 	route_cb		*cb;
 	void			*arg;
 	struct dns_query	*query;
+	struct dnssec_query	*vquery;	/* a lookup through dnssec */
+	dns_cb			*handler;	/* receives vquery's answer */
 	char			 domain[256];
 	struct rec_domain	 dom;
 	struct route_candidate	 cand[ROUTE_MAX_CANDIDATES];
@@ -51,6 +59,7 @@ struct route_lookup {
 };
 
 static void route_rule_free(void *);
+static void route_query(struct route_lookup *, const char *, dns_cb *);
 static void route_domain_answer(void *, const struct dns_answer *);
 static void route_rule_answer(void *, const struct dns_answer *);
 static void route_next_candidate(struct route_lookup *);
@@ -68,6 +77,12 @@ route_new(struct ev_loop *loop, struct dns_ctx *dns,
 	ctx->nrelay_keys = nrelay_keys;
 	ctx->rules = cache_new(max_entries, max_bytes, route_rule_free);
 	return ctx;
+}
+
+void
+route_set_dnssec(struct route_ctx *ctx, struct dnssec_ctx *dnssec)
+{
+	ctx->dnssec = dnssec;
 }
 
 void
@@ -133,6 +148,44 @@ route_tempfail_dns(struct route_lookup *lk, const struct dns_answer *ans)
 		    "DNS lookup of the routing rules failed");
 }
 
+/*
+ * Pass a validated answer on to the lookup's handler, unless the DNSSEC
+ * policy rejects it.
+ */
+static void
+route_validated(void *arg, const struct dnssec_answer *ans)
+{
+	struct route_lookup *lk = arg;
+
+	lk->vquery = NULL;
+	if (dnssec_policy_rejects(lk->ctx->dnssec, ans->security)) {
+		log_warn("event=route-dnssec-rejected domain=%s security=%s "
+		    "reason=\"%s\"", lk->domain,
+		    dnssec_security_name(ans->security),
+		    ans->reason != NULL ? ans->reason : "not signed");
+		route_finish(lk, ROUTE_TEMPFAIL, NULL, "4.7.5",
+		    ans->security == DNSSEC_BOGUS ?
+		    "DNSSEC validation of the routing records failed" :
+		    "The routing records are not DNSSEC-signed");
+		return;
+	}
+	lk->handler(lk, ans->dns);
+}
+
+/* Look up the TXT records at name for handler, validated if configured. */
+static void
+route_query(struct route_lookup *lk, const char *name, dns_cb *handler)
+{
+	if (lk->ctx->dnssec == NULL) {
+		lk->query = dns_lookup(lk->ctx->dns, name, LDNS_RR_TYPE_TXT,
+		    handler, lk);
+		return;
+	}
+	lk->handler = handler;
+	lk->vquery = dnssec_lookup(lk->ctx->dnssec, name, LDNS_RR_TYPE_TXT,
+	    route_validated, lk);
+}
+
 struct route_lookup *
 route_lookup(struct route_ctx *ctx, const char *local, const char *domain,
     route_cb *cb, void *arg)
@@ -154,8 +207,7 @@ route_lookup(struct route_ctx *ctx, const char *local, const char *domain,
 	lk->cand[lk->ncand++].catch_all = 1;
 
 	snprintf(name, sizeof(name), "_er.%s.", domain);
-	lk->query = dns_lookup(ctx->dns, name, LDNS_RR_TYPE_TXT,
-	    route_domain_answer, lk);
+	route_query(lk, name, route_domain_answer);
 	return lk;
 }
 
@@ -166,6 +218,8 @@ route_cancel(struct route_lookup *lk)
 		return;
 	if (lk->query != NULL)
 		dns_cancel(lk->query);
+	if (lk->vquery != NULL)
+		dnssec_cancel(lk->vquery);
 	free(lk);
 }
 
@@ -273,8 +327,7 @@ route_next_candidate(struct route_lookup *lk)
 		route_finish(lk, route_verdict_of(rule), rule, NULL, NULL);
 		return;
 	}
-	lk->query = dns_lookup(lk->ctx->dns, lk->owner, LDNS_RR_TYPE_TXT,
-	    route_rule_answer, lk);
+	route_query(lk, lk->owner, route_rule_answer);
 }
 
 /* Copy a verified rule into its compact cached form. */

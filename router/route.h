@@ -19,6 +19,7 @@
 #include "record.h"
 
 struct dns_ctx;
+struct dnssec_ctx;
 struct route_ctx;
 struct route_lookup;
 
@@ -53,6 +54,11 @@ struct route_ctx *route_new(struct ev_loop *, struct dns_ctx *,
 		    const struct rec_relay_key *relay_keys, size_t nrelay_keys,
 		    size_t cache_max_entries, size_t cache_max_bytes);
 void		 route_free(struct route_ctx *);
+/*
+ * Validate every routing lookup with dnssec from now on (NULL turns
+ * validation off).  The route context does not own dnssec.
+ */
+void		 route_set_dnssec(struct route_ctx *, struct dnssec_ctx *);
 
 /*
  * Look up the rule for local@domain (local decoded, domain lower case).
