@@ -77,6 +77,7 @@ struct options {
 	size_t		 max_sessions;
 	size_t		 max_per_ip;
 	double		 timeout;
+	int		 normalize_bare_eol;
 };
 
 static void
@@ -89,7 +90,7 @@ usage(FILE *out)
 "              [--max-size BYTES] [--workers N] [--user NAME]\n"
 "              [--shutdown-timeout SECONDS] [--tls-cert FILE --tls-key FILE]\n"
 "              [--max-sessions N] [--max-per-ip N] [--timeout SECONDS]\n"
-"              [--log-addresses] [-v]\n"
+"              [--bare-eol reject|normalize] [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
@@ -113,6 +114,8 @@ usage(FILE *out)
 "  --timeout SECONDS      wait for the client's next command (default 300,\n"
 "                         RFC 5321 section 4.5.3.2.7); data blocks get 180\n"
 "                         or this, whichever is shorter\n"
+"  --bare-eol ACTION      a bare CR or LF in DATA: \"reject\" the message\n"
+"                         (default) or \"normalize\" it to CRLF\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
 "  -v                     log debug messages\n"
@@ -156,6 +159,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "max-sessions", required_argument, NULL, 'S' },
 		{ "max-per-ip", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "bare-eol", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -217,6 +221,17 @@ parse_options(int argc, char **argv, struct options *o)
 			    o->workers > MAX_WORKERS) {
 				fprintf(stderr, "router: invalid --workers \"%s\": "
 				    "expected 1-%d\n", optarg, MAX_WORKERS);
+				return -1;
+			}
+			break;
+		case 'B':
+			if (strcmp(optarg, "reject") == 0)
+				o->normalize_bare_eol = 0;
+			else if (strcmp(optarg, "normalize") == 0)
+				o->normalize_bare_eol = 1;
+			else {
+				fprintf(stderr, "router: invalid --bare-eol \"%s\": "
+				    "expected reject or normalize\n", optarg);
 				return -1;
 			}
 			break;
@@ -574,6 +589,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.session_timeout = 3600.;
 	wk.cfg.max_sessions = o->max_sessions;
 	wk.cfg.max_per_ip = o->max_per_ip;
+	wk.cfg.normalize_bare_eol = o->normalize_bare_eol;
 	wk.cfg.client.hostname = o->hostname;
 	wk.cfg.client.port = o->smtp_port;
 	wk.cfg.client.connect_timeout = 30.;

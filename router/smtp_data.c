@@ -2,17 +2,26 @@
  * DATA stream scanner.  Transitions (emit = copy to the output):
  *
  *   LINE_START  "."  -> DOT (hold)      CR -> CR (emit)
- *               LF   -> bare LF, MID    other -> MID (emit)
- *   MID         CR   -> CR (emit)       LF -> bare LF, MID   other -> MID
- *   CR          LF   -> LINE_START      other -> bare CR, rescan in MID
+ *               LF   -> bare LF         other -> MID (emit)
+ *   MID         CR   -> CR (emit)       LF -> bare LF   other -> MID
+ *   CR          LF   -> LINE_START      other -> bare CR, rescan
  *   DOT         CR   -> DOT_CR (hold)   other -> emit ".", rescan in MID
  *   DOT_CR      LF   -> end of data     other -> bare CR, emit ".\r",
- *                                                rescan in MID
+ *                                                rescan
+ *
+ * A bare LF never leads to LINE_START, so only CRLF "." CRLF ends the
+ * data.  When refusing (the default), bare CR and LF pass through and
+ * are flagged, and the caller aborts the destinations.  When normalising,
+ * each becomes CRLF and the line after it goes through NL_START, which
+ * stuffs a leading dot, so the output holds no bare CR or LF and no end
+ * marker.
  */
 #include <string.h>
 #include <strings.h>
 
 #include "smtp_data.h"
+
+static void data_scan_nl_start(struct data_scan *, char, char *, size_t *);
 
 void
 data_scan_init(struct data_scan *ds)
@@ -46,27 +55,99 @@ data_scan_header(struct data_scan *ds, char c)
 	ds->line_pos++;
 }
 
-/* Handle one byte inside a line (state MID or the start of a line). */
+/* Emit one byte of a line, keeping the line length and header state. */
 static void
-data_scan_mid(struct data_scan *ds, char c, char *out, size_t *o)
+data_emit(struct data_scan *ds, char c, char *out, size_t *o)
 {
 	if (ds->in_header)
 		data_scan_header(ds, c);
 	if (++ds->line_len > DATA_LINE_MAX)
 		ds->long_line = 1;
+	if (c == '\n')
+		ds->line_len = 0;
 	out[(*o)++] = c;
-	if (c == '\r')
+}
+
+/*
+ * A bare CR or LF ended a line.  Refusing mode passes it on as it is and
+ * flags it; normalising mode writes CRLF instead, and the next line gets
+ * stuffed if it starts with a dot, so no end marker can appear.
+ */
+static void
+data_bare(struct data_scan *ds, char c, char *out, size_t *o)
+{
+	if (c == '\n')
+		ds->bare_lf = 1;
+	else
+		ds->bare_cr = 1;
+	if (!ds->normalize) {
+		data_emit(ds, c, out, o);
+		ds->state = c == '\r' ? DATA_CR : DATA_MID;
+		return;
+	}
+	ds->normalized++;
+	if (c == '\r') {
+		/* Wait: CR LF is a line end, a lone CR becomes CRLF. */
 		ds->state = DATA_CR;
-	else if (c == '\n') {
+		data_emit(ds, '\r', out, o);
+		return;
+	}
+	data_emit(ds, '\r', out, o);
+	data_emit(ds, '\n', out, o);
+	ds->state = DATA_NL_START;
+}
+
+/* Handle one byte inside a line (state MID or the start of a line). */
+static void
+data_scan_mid(struct data_scan *ds, char c, char *out, size_t *o)
+{
+	if (c == '\n') {
 		/*
 		 * A bare LF does not start a line: "\n.\r\n" must not end the
 		 * data, or input after it would run as commands.
 		 */
-		ds->bare_lf = 1;
-		ds->line_len = 0;
+		data_bare(ds, c, out, o);
+		return;
+	}
+	data_emit(ds, c, out, o);
+	ds->state = c == '\r' ? DATA_CR : DATA_MID;
+}
+
+/* After a CR inside a line. */
+static void
+data_scan_cr(struct data_scan *ds, char c, char *out, size_t *o)
+{
+	if (c == '\n') {
+		data_emit(ds, c, out, o);
+		ds->state = DATA_LINE_START;
+		return;
+	}
+	/* The CR before c was bare. */
+	ds->bare_cr = 1;
+	if (ds->normalize) {
+		ds->normalized++;
+		data_emit(ds, '\n', out, o);
+		ds->state = DATA_NL_START;
+		data_scan_nl_start(ds, c, out, o);
+		return;
+	}
+	data_scan_mid(ds, c, out, o);
+}
+
+/*
+ * The first byte of a line that a normalised bare CR or LF started: it
+ * is never part of an end marker, and a leading dot is stuffed.
+ */
+static void
+data_scan_nl_start(struct data_scan *ds, char c, char *out, size_t *o)
+{
+	if (c == '.') {
+		data_emit(ds, '.', out, o);
+		data_emit(ds, '.', out, o);
 		ds->state = DATA_MID;
-	} else
-		ds->state = DATA_MID;
+		return;
+	}
+	data_scan_mid(ds, c, out, o);
 }
 
 size_t
@@ -82,36 +163,31 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 		switch (ds->state) {
 		case DATA_LINE_START:
 			if (c == '.') {
-				ds->line_len = 1;
 				ds->state = DATA_DOT;
+				break;
 			}
-			else
-				data_scan_mid(ds, c, out, &o);
+			data_scan_mid(ds, c, out, &o);
+			break;
+		case DATA_NL_START:
+			data_scan_nl_start(ds, c, out, &o);
 			break;
 		case DATA_MID:
 			data_scan_mid(ds, c, out, &o);
 			break;
 		case DATA_CR:
-			if (c == '\n') {
-				if (ds->in_header)
-					data_scan_header(ds, c);
-				if (++ds->line_len > DATA_LINE_MAX)
-					ds->long_line = 1;
-				ds->line_len = 0;
-				out[o++] = c;
-				ds->state = DATA_LINE_START;
-			} else {
-				ds->bare_cr = 1;
-				data_scan_mid(ds, c, out, &o);
-			}
+			data_scan_cr(ds, c, out, &o);
 			break;
 		case DATA_DOT:
-			if (c == '\r')
+			if (c == '\r') {
 				ds->state = DATA_DOT_CR;
-			else {
-				out[o++] = '.';
-				data_scan_mid(ds, c, out, &o);
+				break;
 			}
+			data_emit(ds, '.', out, &o);
+			if (c == '\n' && ds->normalize) {
+				/* ".\n" alone on a line: keep it as a stuffed dot. */
+				data_emit(ds, '.', out, &o);
+			}
+			data_scan_mid(ds, c, out, &o);
 			break;
 		case DATA_DOT_CR:
 			if (c == '\n') {
@@ -121,10 +197,12 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 				*done = 1;
 				return i + 1;
 			}
-			ds->bare_cr = 1;
-			out[o++] = '.';
-			out[o++] = '\r';
-			data_scan_mid(ds, c, out, &o);
+			/* ".\r" then something else: the CR was bare. */
+			data_emit(ds, '.', out, &o);
+			if (ds->normalize)
+				data_emit(ds, '.', out, &o);
+			data_emit(ds, '\r', out, &o);
+			data_scan_cr(ds, c, out, &o);
 			break;
 		}
 	}

@@ -22,12 +22,15 @@ enum data_scan_state {
 	DATA_CR,		/* after a CR inside a line */
 	DATA_DOT,		/* after "." at a line start (held back) */
 	DATA_DOT_CR,		/* after "." CR at a line start (held back) */
+	DATA_NL_START,		/* after a normalised bare CR or LF */
 };
 
 struct data_scan {
 	enum data_scan_state	 state;
 	int			 bare_cr;	/* a CR not followed by LF */
 	int			 bare_lf;	/* an LF not preceded by CR */
+	int			 normalize;	/* rewrite bare CR and LF as CRLF */
+	unsigned long		 normalized;	/* bare CR and LF rewritten */
 	uint64_t		 bytes;		/* message bytes passed on */
 	size_t			 line_len;	/* octets of the current line */
 	int			 long_line;	/* a line over DATA_LINE_MAX */
@@ -39,11 +42,15 @@ struct data_scan {
 	int			 header_8bit;	/* a header byte outside ASCII */
 };
 
+/* Output room for len input bytes: normalising can double a byte. */
+#define DATA_SCAN_OUT(len)	(2 * (len) + 4)
+
 void	data_scan_init(struct data_scan *);
 
 /*
  * Scan len bytes of in.  Bytes of the message are copied to out, which
- * must have room for len + 2 bytes; *outlen is set to their count.  The
+ * must have room for DATA_SCAN_OUT(len) bytes; *outlen is set to their
+ * count.  The
  * end marker is never copied.  Returns the number of bytes of in consumed;
  * *done is set when the end marker was found, and then the bytes after it
  * belong to the next command.

@@ -616,10 +616,18 @@ sess_data_check_ready(struct smtp_session *s)
 	for (i = 0; i < s->nups; i++)
 		sess_write_received(s, s->ups[i]);
 	data_scan_init(&s->scan);
+	s->scan.normalize = s->cfg->normalize_bare_eol;
 	sess_reply(s, 354, "2.0.0", "Start mail input; end with "
 	    "<CRLF>.<CRLF>");
 	sess_set_state(s, SMTP_S_DATA);
 	sess_process(s);
+}
+
+/* Non-zero if the message has a bare CR or LF and those are refused. */
+static int
+sess_bare_refused(const struct smtp_session *s)
+{
+	return !s->scan.normalize && (s->scan.bare_cr || s->scan.bare_lf);
 }
 
 /*
@@ -647,7 +655,7 @@ sess_data_end(struct smtp_session *s)
 {
 	size_t i;
 
-	if (s->scan.bare_cr || s->scan.bare_lf || s->too_big ||
+	if (sess_bare_refused(s) || s->too_big ||
 	    s->upstream_lost || s->scan.long_line ||
 	    s->scan.received > SMTP_MAX_RECEIVED || sess_utf8_refused(s)) {
 		if (sess_utf8_refused(s))
@@ -726,9 +734,9 @@ sess_end_check_done(struct smtp_session *s)
 	else
 		sess_reply(s, 250, "2.0.0", "Ok: accepted by all %zu "
 		    "destinations", s->nups);
-	log_info("sid=%s event=message result=%s bytes=%llu destinations=%zu",
-	    s->id, bad ? "refused" : "delivered",
-	    (unsigned long long)s->scan.bytes, s->nups);
+	log_info("sid=%s event=message result=%s bytes=%llu destinations=%zu "
+	    "bare-eol-normalized=%lu", s->id, bad ? "refused" : "delivered",
+	    (unsigned long long)s->scan.bytes, s->nups, s->scan.normalized);
 	sess_txn_reset(s, 0);
 	sess_set_state(s, SMTP_S_READY);
 	sess_process(s);
@@ -742,7 +750,7 @@ sess_end_check_done(struct smtp_session *s)
 static int
 sess_data_input(struct smtp_session *s)
 {
-	static char chunk[SMTP_IN_CAP + 2];
+	static char chunk[DATA_SCAN_OUT(SMTP_IN_CAP)];
 	size_t used, outlen, i;
 	int done;
 
@@ -761,7 +769,7 @@ sess_data_input(struct smtp_session *s)
 			sess_up_release(s->ups[i], 1);
 		s->nups = 0;
 	}
-	if ((s->scan.bare_cr || s->scan.bare_lf || s->scan.long_line ||
+	if ((sess_bare_refused(s) || s->scan.long_line ||
 	    s->scan.received > SMTP_MAX_RECEIVED) && s->nups > 0) {
 		for (i = 0; i < s->nups; i++)
 			sess_up_release(s->ups[i], 1);

@@ -27,6 +27,7 @@ struct smtp_server_config {
 	double			 session_timeout;	/* seconds per session, 0: none */
 	size_t			 max_sessions;	/* per worker, 0: no limit */
 	size_t			 max_per_ip;	/* per client address and worker */
+	int			 normalize_bare_eol;	/* else refuse bare CR/LF */
 	struct smtp_client_config client;
 	const struct srs	*srs;
 	struct route_ctx	*route;

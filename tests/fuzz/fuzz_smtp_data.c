@@ -3,7 +3,8 @@
  * pieces whose sizes come from the first byte, and the invariants that
  * keep smuggling out are checked: the data ends only at CRLF "." CRLF,
  * the output never holds that marker, and when neither a bare CR nor a
- * bare LF was flagged, every LF in the output follows a CR.
+ * bare LF was flagged, or the scanner normalised them, every LF in the
+ * output follows a CR.  The first byte's top bit turns normalising on.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,11 +23,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	step = (size_t)data[0] % 16 + 1;
+	data_scan_init(&ds);
+	ds.normalize = (data[0] & 0x80) != 0;
 	data++;
 	size--;
-	out = malloc(size + 2);
-	all = malloc(size + 2);
-	data_scan_init(&ds);
+	out = malloc(DATA_SCAN_OUT(size));
+	all = malloc(DATA_SCAN_OUT(size));
 	while (off < size && !done) {
 		size_t n = size - off < step ? size - off : step;
 
@@ -37,14 +39,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (off > 3 && (off < 5 ||
 		    memcmp(data + off - 5, "\r\n", 2) != 0))))
 			abort();
-		if (total + outlen > size + 2)
+		if (outlen > DATA_SCAN_OUT(n) || total + outlen > DATA_SCAN_OUT(size))
 			abort();
 		memcpy(all + total, out, outlen);
 		total += outlen;
 	}
-	if (!ds.bare_cr && !ds.bare_lf) {
+	if (ds.normalize || (!ds.bare_cr && !ds.bare_lf)) {
 		for (i = 0; i < total; i++)
 			if (all[i] == '\n' && (i == 0 || all[i - 1] != '\r'))
+				abort();
+		/* Normalised output has no bare CR either. */
+		for (i = 0; ds.normalize && i < total; i++)
+			if (all[i] == '\r' && i + 1 < total && all[i + 1] != '\n')
 				abort();
 		/* CRLF "." CRLF must never be passed on. */
 		for (i = 0; i + 5 <= total; i++)

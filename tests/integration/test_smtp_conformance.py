@@ -453,3 +453,33 @@ def test_utf8_header_refused_where_not_supported(env, router):
     assert code == 550, text
     assert text[0].startswith("5.6.7"), text
     assert nothing_arrived(env, res["tok"])
+
+
+@pytest.fixture(scope="module")
+def normalizing_router(env):
+    router = start_router(env, "router-normalize", extra=["--bare-eol", "normalize"])
+    yield router
+    assert router.stop() == 0
+
+
+@pytest.mark.parametrize("variant", [
+    b"\n.\n", b"\n.\r\n", b"\r.\r", b"\r\n.\r", b"\r.\r\n", b"\r\n.\n",
+])
+def test_normalized_bare_eol_stays_one_message(env, normalizing_router, variant):
+    """With --bare-eol normalize, bare CR and LF become CRLF and the message
+    is delivered, but still as one message: the look-alike marker becomes a
+    stuffed line, so no destination can split it (RFC 5321 4.1.1.4)."""
+    r = raw(normalizing_router)
+    tok, evil = token(), token()
+    r.send(MAIL + RCPT + b"DATA\r\n")
+    assert [r.reply()[0] for _ in range(3)] == [250, 250, 354]
+    smuggled = (b"MAIL FROM:<evil@sender.example>\r\nRCPT TO:<alice@example.com>\r\n"
+                b"DATA\r\nSubject: " + evil.encode() + b"\r\n\r\nevil\r\n")
+    code, text = r.cmd(body(tok) + b"text" + variant + smuggled + b".\r\n")
+    assert code == 250, text
+    r.close()
+    (meta, data), = env.mailbox.find(tok)
+    assert [m for m, _ in env.mailbox.find(evil)] == [meta]
+    # No bare CR or LF reached the destination.
+    assert b"\n" not in data.replace(b"\r\n", b""), data
+    assert b"\r" not in data.replace(b"\r\n", b""), data

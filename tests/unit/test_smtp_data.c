@@ -149,6 +149,48 @@ test_scan_line_limit(void)
 	CHECK_INT(ds.long_line, 1);
 }
 
+/*
+ * Normalising mode: bare CR and LF become CRLF, a dot that would start a
+ * line after them is stuffed, and no end marker appears where the sender
+ * did not send CRLF "." CRLF.
+ */
+static const struct scan_case normalize_cases[] = {
+	{ "a\nb\r\n.\r\n", "a\r\nb\r\n", 1, 8, 0, 1 },
+	{ "a\rb\r\n.\r\n", "a\r\nb\r\n", 1, 8, 1, 0 },
+	{ "a\n.\r\nb", "a\r\n..\r\nb", 0, 6, 0, 1 },
+	{ "a\n.\nb", "a\r\n..\r\nb", 0, 5, 0, 1 },
+	{ "a\r.\rb", "a\r\n..\r\nb", 0, 5, 1, 0 },
+	{ "a\r\n.\rb", "a\r\n..\r\nb", 0, 6, 1, 0 },
+	{ "a\r\n.\nb", "a\r\n..\r\nb", 0, 6, 0, 1 },
+	{ "a\r\r\n.\r\n", "a\r\n\r\n", 1, 7, 1, 0 },
+};
+
+static void
+test_scan_normalize_table(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(normalize_cases) / sizeof(normalize_cases[0]);
+	    i++) {
+		const struct scan_case *c = &normalize_cases[i];
+		struct data_scan ds;
+		char out[64];
+		size_t outlen, used;
+		int done;
+
+		data_scan_init(&ds);
+		ds.normalize = 1;
+		used = data_scan(&ds, c->in, strlen(c->in), out, &outlen, &done);
+		out[outlen] = '\0';
+		CHECK_STR(out, c->want_out);
+		CHECK_INT(done, c->want_done);
+		CHECK_INT(used, c->want_used);
+		CHECK_INT(ds.bare_cr, c->bare_cr);
+		CHECK_INT(ds.bare_lf, c->bare_lf);
+		CHECK(ds.normalized > 0);
+	}
+}
+
 int
 main(void)
 {
@@ -157,5 +199,6 @@ main(void)
 	RUN(test_scan_counts_received);
 	RUN(test_scan_line_limit);
 	RUN(test_scan_flags_8bit_headers);
+	RUN(test_scan_normalize_table);
 	CHECK_SUMMARY();
 }
