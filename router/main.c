@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "dns.h"
+#include "dnssec.h"
 #include "log.h"
 #include "record.h"
 #include "route.h"
@@ -35,6 +36,7 @@
 #define MAX_RESOLVERS	8
 #define MAX_WORKERS	64
 #define MAX_RELAY_KEYS	4
+#define MAX_ANCHORS	8
 
 struct listener {
 	ev_io	 io;
@@ -78,6 +80,9 @@ struct options {
 	size_t		 max_per_ip;
 	double		 timeout;
 	int		 normalize_bare_eol;
+	const char	*trust_anchors[MAX_ANCHORS];
+	size_t		 ntrust_anchors;
+	enum dnssec_policy dnssec_policy;
 };
 
 static void
@@ -90,7 +95,8 @@ usage(FILE *out)
 "              [--max-size BYTES] [--workers N] [--user NAME]\n"
 "              [--shutdown-timeout SECONDS] [--tls-cert FILE --tls-key FILE]\n"
 "              [--max-sessions N] [--max-per-ip N] [--timeout SECONDS]\n"
-"              [--bare-eol reject|normalize] [--log-addresses] [-v]\n"
+"              [--bare-eol reject|normalize] [--trust-anchor FILE]...\n"
+"              [--dnssec validate|require] [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
@@ -116,6 +122,11 @@ usage(FILE *out)
 "                         or this, whichever is shorter\n"
 "  --bare-eol ACTION      a bare CR or LF in DATA: \"reject\" the message\n"
 "                         (default) or \"normalize\" it to CRLF\n"
+"  --trust-anchor FILE    DNSSEC trust anchors (DS or DNSKEY records in\n"
+"                         master-file syntax); validates the routing records\n"
+"  --dnssec POLICY        with trust anchors: \"validate\" (default) accepts\n"
+"                         secure and provably unsigned zones, \"require\"\n"
+"                         accepts secure zones only\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
 "  -v                     log debug messages\n"
@@ -140,6 +151,7 @@ parse_count(const char *s, size_t *out)
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
+	int dnssec_policy_given = 0;
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "hostname", required_argument, NULL, 'H' },
@@ -160,6 +172,8 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "max-per-ip", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "bare-eol", required_argument, NULL, 'B' },
+		{ "trust-anchor", required_argument, NULL, 'a' },
+		{ "dnssec", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -223,6 +237,23 @@ parse_options(int argc, char **argv, struct options *o)
 				    "expected 1-%d\n", optarg, MAX_WORKERS);
 				return -1;
 			}
+			break;
+		case 'a':
+			if (o->ntrust_anchors >= MAX_ANCHORS)
+				goto toomany;
+			o->trust_anchors[o->ntrust_anchors++] = optarg;
+			break;
+		case 'D':
+			if (strcmp(optarg, "validate") == 0)
+				o->dnssec_policy = DNSSEC_POLICY_VALIDATE;
+			else if (strcmp(optarg, "require") == 0)
+				o->dnssec_policy = DNSSEC_POLICY_REQUIRE;
+			else {
+				fprintf(stderr, "router: invalid --dnssec \"%s\": "
+				    "expected validate or require\n", optarg);
+				return -1;
+			}
+			dnssec_policy_given = 1;
 			break;
 		case 'B':
 			if (strcmp(optarg, "reject") == 0)
@@ -288,6 +319,16 @@ parse_options(int argc, char **argv, struct options *o)
 		    "and --srs-secret are required (see router -h)\n");
 		return -1;
 	}
+	if (dnssec_policy_given && o->ntrust_anchors == 0) {
+		fprintf(stderr, "router: --dnssec needs --trust-anchor\n");
+		return -1;
+	}
+	/* Zone-mode answers carry no NSEC records to prove anything with. */
+	if (o->ntrust_anchors > 0 && o->nzones > 0) {
+		fprintf(stderr, "router: --trust-anchor cannot be used with "
+		    "--zone\n");
+		return -1;
+	}
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
 		fprintf(stderr, "router: --tls-cert and --tls-key go together\n");
 		return -1;
@@ -296,7 +337,7 @@ parse_options(int argc, char **argv, struct options *o)
 toomany:
 	fprintf(stderr, "router: too many --%s options\n",
 	    c == 'l' ? "listen" : c == 'z' ? "zone" : c == 'k' ? "relay-key" :
-	    "resolver");
+	    c == 'a' ? "trust-anchor" : "resolver");
 	return -1;
 }
 
@@ -437,6 +478,31 @@ setup_dns(struct dns_ctx *dns, const struct options *o)
 	return 0;
 }
 
+/*
+ * Build the DNSSEC validator with the trust anchor files.  Returns NULL
+ * after logging when a file cannot be read.
+ */
+static struct dnssec_ctx *
+setup_dnssec(struct ev_loop *loop, struct dns_ctx *dns,
+    const struct options *o)
+{
+	struct dnssec_ctx *ctx;
+	char err[512];
+	size_t i;
+
+	ctx = dnssec_new(loop, dns, &(struct dnssec_config){
+	    .policy = o->dnssec_policy });
+	for (i = 0; i < o->ntrust_anchors; i++)
+		if (dnssec_add_anchor_file(ctx, o->trust_anchors[i], err,
+		    sizeof(err)) < 0) {
+			log_err("event=load-failed file=%s error=\"%s\"",
+			    o->trust_anchors[i], err);
+			dnssec_free(ctx);
+			return NULL;
+		}
+	return ctx;
+}
+
 /* Switch to user after the ports are bound.  Returns 0 or -1. */
 static int
 drop_privileges(const char *user)
@@ -512,6 +578,26 @@ load_secrets(const struct options *o, struct rec_relay_key *keys,
 	return 0;
 }
 
+/* Read the trust anchors once before forking, so a bad file stops startup. */
+static int
+check_anchors(const struct options *o)
+{
+	struct ev_loop *loop;
+	struct dns_ctx *dns;
+	struct dnssec_ctx *ctx;
+
+	if (o->ntrust_anchors == 0)
+		return 0;
+	loop = ev_loop_new(EVFLAG_AUTO);
+	dns = dns_new(loop, NULL);
+	ctx = setup_dnssec(loop, dns, o);
+	if (ctx != NULL)
+		dnssec_free(ctx);
+	dns_free(dns);
+	ev_loop_destroy(loop);
+	return ctx != NULL ? 0 : -1;
+}
+
 static const struct options *worker_opts;
 static struct rec_relay_key worker_keys[MAX_RELAY_KEYS];
 static struct srs worker_srs;
@@ -571,6 +657,7 @@ static int
 worker_run(const struct options *o, const int *fds, size_t nfds)
 {
 	static struct worker wk;
+	struct dnssec_ctx *dnssec = NULL;
 	struct dns_ctx *dns;
 	char err[256];
 	size_t i;
@@ -605,6 +692,11 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.dns = dns;
 	wk.cfg.route = route_new(wk.loop, dns, worker_keys, o->nrelay_keys,
 	    100000, 64 << 20);
+	if (o->ntrust_anchors > 0) {
+		if ((dnssec = setup_dnssec(wk.loop, dns, o)) == NULL)
+			return 1;
+		route_set_dnssec(wk.cfg.route, dnssec);
+	}
 
 	for (i = 0; i < nfds; i++) {
 		struct listener *l = &wk.listeners[wk.nlisteners++];
@@ -625,6 +717,8 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	if (wk.cfg.client.tls_ctx != NULL)
 		SSL_CTX_free(wk.cfg.client.tls_ctx);
 	route_free(wk.cfg.route);
+	if (dnssec != NULL)
+		dnssec_free(dnssec);
 	dns_free(dns);
 	return 0;
 }
@@ -740,6 +834,8 @@ main(int argc, char **argv)
 		o.hostname = hostbuf;
 	}
 	if (load_secrets(&o, worker_keys, &worker_srs, &worker_tls) < 0)
+		return 1;
+	if (check_anchors(&o) < 0)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	for (w = 0; w < o.workers; w++)
