@@ -21,9 +21,11 @@
 #include <ev.h>
 #include <sodium.h>
 
+#include "auth.h"
 #include "dns.h"
 #include "dnssec.h"
 #include "log.h"
+#include "psl.h"
 #include "record.h"
 #include "route.h"
 #include "smtp_server.h"
@@ -83,6 +85,8 @@ struct options {
 	const char	*trust_anchors[MAX_ANCHORS];
 	size_t		 ntrust_anchors;
 	enum dnssec_policy dnssec_policy;
+	struct auth_policy auth;
+	const char	*psl_file;
 };
 
 static void
@@ -96,7 +100,11 @@ usage(FILE *out)
 "              [--shutdown-timeout SECONDS] [--tls-cert FILE --tls-key FILE]\n"
 "              [--max-sessions N] [--max-per-ip N] [--timeout SECONDS]\n"
 "              [--bare-eol reject|normalize] [--trust-anchor FILE]...\n"
-"              [--dnssec validate|require] [--log-addresses] [-v]\n"
+"              [--dnssec validate|require] [--no-auth-checks]\n"
+"              [--no-authentication-results] [--psl FILE]\n"
+"              [--dmarc-reject ACTION] [--dmarc-quarantine ACTION]\n"
+"              [--spf-fail ACTION] [--unauthenticated ACTION]\n"
+"              [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
@@ -127,10 +135,37 @@ usage(FILE *out)
 "  --dnssec POLICY        with trust anchors: \"validate\" (default) accepts\n"
 "                         secure and provably unsigned zones, \"require\"\n"
 "                         accepts secure zones only\n"
+"  --no-auth-checks       skip SPF, DKIM and DMARC on incoming mail\n"
+"  --no-authentication-results\n"
+"                         do not prepend an Authentication-Results header\n"
+"  --psl FILE             public suffix list for DMARC (default\n"
+"                         " PSL_DEFAULT_PATH ")\n"
+"  --dmarc-reject ACTION  \"reject\" (default) or \"accept\" mail failing\n"
+"                         DMARC under its domain's p=reject\n"
+"  --dmarc-quarantine ACTION\n"
+"                         \"accept\" (default) or \"reject\" mail failing\n"
+"                         DMARC under p=quarantine\n"
+"  --spf-fail ACTION      \"reject\" (default) or \"accept\" an SPF fail\n"
+"                         without a DKIM pass aligned with the From domain\n"
+"  --unauthenticated ACTION\n"
+"                         \"accept\" (default) or \"reject\" mail that\n"
+"                         passes neither SPF nor DKIM\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
 "  -v                     log debug messages\n"
 "  -h, --help             show this help\n");
+}
+
+static int
+parse_action(const char *s, enum auth_action *out)
+{
+	if (strcmp(s, "accept") == 0)
+		*out = AUTH_ACCEPT;
+	else if (strcmp(s, "reject") == 0)
+		*out = AUTH_REJECT;
+	else
+		return -1;
+	return 0;
 }
 
 static int
@@ -174,6 +209,13 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "bare-eol", required_argument, NULL, 'B' },
 		{ "trust-anchor", required_argument, NULL, 'a' },
 		{ "dnssec", required_argument, NULL, 'D' },
+		{ "no-auth-checks", no_argument, NULL, 1000 },
+		{ "no-authentication-results", no_argument, NULL, 1001 },
+		{ "psl", required_argument, NULL, 1002 },
+		{ "dmarc-reject", required_argument, NULL, 1003 },
+		{ "dmarc-quarantine", required_argument, NULL, 1004 },
+		{ "spf-fail", required_argument, NULL, 1005 },
+		{ "unauthenticated", required_argument, NULL, 1006 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -188,6 +230,13 @@ parse_options(int argc, char **argv, struct options *o)
 		o->workers = 1;
 	o->shutdown_timeout = 30.;
 	o->timeout = 300.;
+	/* The reasons for these defaults are in docs/authentication.md. */
+	o->auth.enabled = 1;
+	o->auth.add_header = 1;
+	o->auth.dmarc_reject = AUTH_REJECT;
+	o->auth.dmarc_quarantine = AUTH_ACCEPT;
+	o->auth.spf_fail = AUTH_REJECT;
+	o->auth.unauthenticated = AUTH_ACCEPT;
 	o->max_sessions = 20000;
 	o->max_per_ip = 50;
 	while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
@@ -235,6 +284,22 @@ parse_options(int argc, char **argv, struct options *o)
 			    o->workers > MAX_WORKERS) {
 				fprintf(stderr, "router: invalid --workers \"%s\": "
 				    "expected 1-%d\n", optarg, MAX_WORKERS);
+				return -1;
+			}
+			break;
+		case 1000: o->auth.enabled = 0; break;
+		case 1001: o->auth.add_header = 0; break;
+		case 1002: o->psl_file = optarg; break;
+		case 1003:
+		case 1004:
+		case 1005:
+		case 1006:
+			if (parse_action(optarg, c == 1003 ? &o->auth.dmarc_reject :
+			    c == 1004 ? &o->auth.dmarc_quarantine :
+			    c == 1005 ? &o->auth.spf_fail :
+			    &o->auth.unauthenticated) < 0) {
+				fprintf(stderr, "router: invalid action \"%s\": "
+				    "expected accept or reject\n", optarg);
 				return -1;
 			}
 			break;
@@ -602,6 +667,7 @@ static const struct options *worker_opts;
 static struct rec_relay_key worker_keys[MAX_RELAY_KEYS];
 static struct srs worker_srs;
 static SSL_CTX *worker_tls;
+static struct psl *worker_psl;
 
 static void
 worker_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -697,6 +763,9 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 			return 1;
 		route_set_dnssec(wk.cfg.route, dnssec);
 	}
+	if (o->auth.enabled)
+		wk.cfg.auth = auth_ctx_new(wk.loop, dns, worker_psl, &o->auth,
+		    o->hostname);
 
 	for (i = 0; i < nfds; i++) {
 		struct listener *l = &wk.listeners[wk.nlisteners++];
@@ -716,6 +785,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	ev_run(wk.loop, 0);
 	if (wk.cfg.client.tls_ctx != NULL)
 		SSL_CTX_free(wk.cfg.client.tls_ctx);
+	auth_ctx_free(wk.cfg.auth);
 	route_free(wk.cfg.route);
 	if (dnssec != NULL)
 		dnssec_free(dnssec);
@@ -816,7 +886,7 @@ main(int argc, char **argv)
 {
 	static int fds[MAX_WORKERS][MAX_LISTEN];
 	static struct options o;
-	char hostbuf[256];
+	char hostbuf[256], err[512];
 	size_t i;
 	long w;
 
@@ -837,6 +907,13 @@ main(int argc, char **argv)
 		return 1;
 	if (check_anchors(&o) < 0)
 		return 1;
+	/* Loaded once: the workers share the pages until they write. */
+	if (o.auth.enabled && (worker_psl = psl_load(o.psl_file, 0, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "router: public suffix list %s: %s\n",
+		    o.psl_file ? o.psl_file : PSL_DEFAULT_PATH, err);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	for (w = 0; w < o.workers; w++)
 		for (i = 0; i < o.nlisten; i++)

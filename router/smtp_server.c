@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "buf.h"
 #include "idn.h"
 #include "log.h"
@@ -62,6 +63,7 @@ enum smtp_state {
 	SMTP_S_RCPT_WAIT,
 	SMTP_S_DATA_WAIT,
 	SMTP_S_DATA,
+	SMTP_S_AUTH_WAIT,
 	SMTP_S_END_WAIT,
 	SMTP_S_TLS_HANDSHAKE,
 	SMTP_S_CLOSING,
@@ -125,6 +127,7 @@ struct smtp_session {
 	char			 tls_desc[96];
 
 	/* The transaction. */
+	struct auth_txn		*auth;		/* SPF, DKIM, DMARC; NULL if off */
 	struct addr		 sender;
 	char			 sender_fwd[SMTP_ADDR_BUF];	/* SRS form */
 	size_t			 declared_size;
@@ -180,6 +183,7 @@ smtp_state_name(enum smtp_state st)
 	case SMTP_S_RCPT_WAIT:	return "rcpt-wait";
 	case SMTP_S_DATA_WAIT:	return "data-wait";
 	case SMTP_S_DATA:	return "data";
+	case SMTP_S_AUTH_WAIT:	return "auth-wait";
 	case SMTP_S_END_WAIT:	return "end-wait";
 	case SMTP_S_TLS_HANDSHAKE: return "tls-handshake";
 	case SMTP_S_CLOSING:	return "closing";
@@ -297,6 +301,8 @@ sess_txn_reset(struct smtp_session *s, int abort)
 		route_cancel(s->lookup);
 		s->lookup = NULL;
 	}
+	auth_txn_free(s->auth);
+	s->auth = NULL;
 	for (i = 0; i < s->nups; i++)
 		sess_up_release(s->ups[i], abort);
 	s->nups = 0;
@@ -586,6 +592,26 @@ sess_write_received(struct smtp_session *s, struct upstream *up)
 		smtp_client_write(up->client, hdr, (size_t)n);
 }
 
+/* Prepend Authentication-Results (RFC 8601 section 5) for a destination. */
+static void
+sess_write_authres(struct smtp_session *s, struct upstream *up)
+{
+	char hdr[1024];
+	size_t n;
+
+	if (s->auth != NULL &&
+	    (n = auth_header(s->auth, hdr, sizeof(hdr))) > 0)
+		smtp_client_write(up->client, hdr, n);
+}
+
+static void sess_data_check_ready(struct smtp_session *);
+
+static void
+sess_spf_ready(void *arg)
+{
+	sess_data_check_ready(arg);
+}
+
 /* All upstreams answered DATA: start the message or refuse it. */
 static void
 sess_data_check_ready(struct smtp_session *s)
@@ -595,6 +621,8 @@ sess_data_check_ready(struct smtp_session *s)
 
 	if (s->state != SMTP_S_DATA_WAIT)
 		return;
+	if (s->auth != NULL && !auth_spf_done(s->auth))
+		return;		/* the header carries the SPF result */
 	for (i = 0; i < s->nups; i++) {
 		const struct upstream *up = s->ups[i];
 
@@ -613,8 +641,10 @@ sess_data_check_ready(struct smtp_session *s)
 		sess_process(s);
 		return;
 	}
-	for (i = 0; i < s->nups; i++)
+	for (i = 0; i < s->nups; i++) {
+		sess_write_authres(s, s->ups[i]);
 		sess_write_received(s, s->ups[i]);
+	}
 	data_scan_init(&s->scan);
 	s->scan.normalize = s->cfg->normalize_bare_eol;
 	sess_reply(s, 354, "2.0.0", "Start mail input; end with "
@@ -649,12 +679,73 @@ sess_utf8_refused(const struct smtp_session *s)
 	return 0;
 }
 
+/* Answer for a destination lost while the message was on its way. */
+static void
+sess_reply_lost(struct smtp_session *s)
+{
+	const struct upstream *bad = NULL;
+	size_t i;
+
+	for (i = 0; i < s->nups && bad == NULL; i++)
+		if (s->ups[i]->state == UP_FAILED)
+			bad = s->ups[i];
+	if (bad != NULL)
+		sess_reply_upstream(s, &bad->reply, NULL);
+	else
+		sess_reply(s, 451, "4.4.2", "Connection to the destination lost");
+}
+
+/* Refuse the message: the destinations are closed without the dot. */
+static void
+sess_message_refused(struct smtp_session *s)
+{
+	log_info("sid=%s event=message result=refused bytes=%llu", s->id,
+	    (unsigned long long)s->scan.bytes);
+	sess_txn_reset(s, 1);
+	sess_set_state(s, SMTP_S_READY);
+}
+
+static void
+sess_send_dots(struct smtp_session *s)
+{
+	size_t i;
+
+	sess_set_state(s, SMTP_S_END_WAIT);
+	for (i = 0; i < s->nups; i++) {
+		s->ups[i]->state = UP_END_WAIT;
+		smtp_client_end(s->ups[i]->client);
+	}
+}
+
+/*
+ * The authentication verdict: refuse the message before any destination
+ * has the final dot (RFC 7489 section 6.6.2 asks to reject during the
+ * session), or send the dots.
+ */
+static void
+sess_auth_done(void *arg, const struct auth_verdict *v)
+{
+	struct smtp_session *s = arg;
+
+	log_info("sid=%s event=authentication %s verdict=%s", s->id,
+	    v->summary, v->reject ? "reject" : "accept");
+	if (v->reject) {
+		sess_reply(s, v->code, v->enhanced, "%s", v->text);
+		sess_message_refused(s);
+	} else if (s->upstream_lost) {
+		sess_reply_lost(s);
+		sess_message_refused(s);
+	} else {
+		sess_send_dots(s);
+		return;
+	}
+	sess_process(s);
+}
+
 /* The final dot arrived: send it on, or refuse the message. */
 static void
 sess_data_end(struct smtp_session *s)
 {
-	size_t i;
-
 	if (sess_bare_refused(s) || s->too_big ||
 	    s->upstream_lost || s->scan.long_line ||
 	    s->scan.received > SMTP_MAX_RECEIVED || sess_utf8_refused(s)) {
@@ -668,18 +759,9 @@ sess_data_end(struct smtp_session *s)
 		else if (s->too_big)
 			sess_reply(s, 552, "5.3.4", "Message too big, the limit "
 			    "is %zu bytes", s->cfg->max_size);
-		else if (s->upstream_lost) {
-			const struct upstream *bad = NULL;
-
-			for (i = 0; i < s->nups && bad == NULL; i++)
-				if (s->ups[i]->state == UP_FAILED)
-					bad = s->ups[i];
-			if (bad != NULL)
-				sess_reply_upstream(s, &bad->reply, NULL);
-			else
-				sess_reply(s, 451, "4.4.2", "Connection to the "
-				    "destination lost");
-		} else if (s->scan.long_line)
+		else if (s->upstream_lost)
+			sess_reply_lost(s);
+		else if (s->scan.long_line)
 			sess_reply(s, 550, "5.6.0", "Message has a line longer "
 			    "than %d octets (RFC 5321 section 4.5.3.1.6)",
 			    DATA_LINE_MAX);
@@ -687,10 +769,7 @@ sess_data_end(struct smtp_session *s)
 			sess_reply(s, 550, "5.6.0", "Message contains a bare "
 			    "CR or LF; lines must end with CRLF (RFC 5321 "
 			    "section 2.3.8)");
-		log_info("sid=%s event=message result=refused bytes=%llu",
-		    s->id, (unsigned long long)s->scan.bytes);
-		sess_txn_reset(s, 1);
-		sess_set_state(s, SMTP_S_READY);
+		sess_message_refused(s);
 		return;
 	}
 	if (s->nups == 0) {
@@ -702,11 +781,12 @@ sess_data_end(struct smtp_session *s)
 		sess_set_state(s, SMTP_S_READY);
 		return;
 	}
-	sess_set_state(s, SMTP_S_END_WAIT);
-	for (i = 0; i < s->nups; i++) {
-		s->ups[i]->state = UP_END_WAIT;
-		smtp_client_end(s->ups[i]->client);
+	if (s->auth != NULL) {
+		sess_set_state(s, SMTP_S_AUTH_WAIT);
+		auth_finish(s->auth, sess_auth_done, s);
+		return;
 	}
+	sess_send_dots(s);
 }
 
 /* Every upstream answered the final dot: answer the sender. */
@@ -775,6 +855,8 @@ sess_data_input(struct smtp_session *s)
 			sess_up_release(s->ups[i], 1);
 		s->nups = 0;
 	}
+	if (s->auth != NULL && outlen > 0 && s->nups > 0)
+		auth_data(s->auth, chunk, outlen);
 	for (i = 0; i < s->nups && !s->too_big; i++) {
 		struct upstream *up = s->ups[i];
 
@@ -818,6 +900,9 @@ sess_up_failed(struct smtp_session *s, struct upstream *up,
 	case SMTP_S_DATA:
 		s->upstream_lost = 1;
 		sess_process(s);
+		break;
+	case SMTP_S_AUTH_WAIT:
+		s->upstream_lost = 1;	/* answered with the verdict */
 		break;
 	case SMTP_S_END_WAIT:
 		sess_end_check_done(s);
@@ -1077,6 +1162,17 @@ cmd_mail(struct smtp_session *s, const char *args)
 		sess_txn_reset(s, 0);
 		return;
 	}
+	if (s->cfg->auth != NULL) {
+		char plain[SMTP_ADDR_BUF];
+
+		if (s->sender.null)
+			plain[0] = '\0';
+		else
+			snprintf(plain, sizeof(plain), "%s@%s", s->sender.local,
+			    s->sender.domain);
+		s->auth = auth_txn_new(s->cfg->auth, s->peer_ip, s->helo,
+		    plain);
+	}
 	sess_set_state(s, SMTP_S_MAIL);
 	sess_reply(s, 250, "2.1.0", "Sender ok");
 }
@@ -1209,6 +1305,8 @@ cmd_data(struct smtp_session *s, const char *args)
 		s->ups[i]->state = UP_DATA_WAIT;
 		smtp_client_data(s->ups[i]->client);
 	}
+	if (s->auth != NULL && !auth_spf_done(s->auth))
+		auth_wait_spf(s->auth, sess_spf_ready, s);
 	sess_data_check_ready(s);
 }
 
@@ -1354,6 +1452,7 @@ sess_waiting(const struct smtp_session *s)
 {
 	return s->state == SMTP_S_RCPT_WAIT || s->state == SMTP_S_DATA_WAIT ||
 	    s->state == SMTP_S_END_WAIT || s->state == SMTP_S_TLS_HANDSHAKE ||
+	    s->state == SMTP_S_AUTH_WAIT ||
 	    s->state == SMTP_S_CLOSING;
 }
 

@@ -15,6 +15,7 @@
 
 #include "smtp_client.h"
 
+struct auth_ctx;
 struct dns_ctx;
 struct route_ctx;
 struct srs;
@@ -33,6 +34,7 @@ struct smtp_server_config {
 	struct route_ctx	*route;
 	struct dns_ctx		*dns;
 	SSL_CTX			*tls_ctx;	/* NULL: no STARTTLS */
+	struct auth_ctx		*auth;		/* NULL: no SPF, DKIM, DMARC */
 };
 
 /*

@@ -424,12 +424,32 @@ def make_message(token, sender="bob@sender.example", to="alice@example.com",
     return (headers + "\r\n" + body).encode("ascii")
 
 
-def split_first_header(data):
-    """Return (first header field, rest) of a message, folding included."""
+def _split_field(data):
     end = data.index(b"\r\n")
     while data[end + 2:end + 3] in (b" ", b"\t"):
         end = data.index(b"\r\n", end + 2)
     return data[:end + 2], data[end + 2:]
+
+
+def split_first_header(data):
+    """Return (the relay's Received field, rest) of a message as it arrived.
+
+    The relay prepends an Authentication-Results field naming itself
+    (RFC 8601) and then its Received field; the first is skipped here, so
+    rest is what the sender sent.
+    """
+    first, rest = _split_field(data)
+    if first.lower().startswith(b"authentication-results: " + RELAY_HOSTNAME.encode()):
+        first, rest = _split_field(rest)
+    return first, rest
+
+
+def split_authres(data):
+    """Return (the relay's Authentication-Results field or None, rest)."""
+    first, rest = _split_field(data)
+    if first.lower().startswith(b"authentication-results: " + RELAY_HOSTNAME.encode()):
+        return first, rest
+    return None, data
 
 
 def token():
