@@ -1,13 +1,15 @@
 /*
  * libFuzzer target for the DKIM tag-list parsers: the input is parsed as
- * a DKIM-Signature, ARC-Message-Signature and ARC-Seal value and as a key
- * record.  Any input must parse or fail cleanly, and what a parse returns
- * must lie inside the input.
+ * a DKIM-Signature, ARC-Message-Signature and ARC-Seal value, as a key
+ * record and as the start of an ARC-Authentication-Results value.  Any
+ * input must parse or fail cleanly, and what a parse returns must lie
+ * inside the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arc.h"
 #include "dkim.h"
 
 static void
@@ -78,5 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    key.rsa == NULL && key.alg != DKIM_ALG_ED25519_SHA256)
 		abort();
 	dkim_key_clear(&key);
+	if (arc_aar_instance(s, size) > ARC_INSTANCE_MAX)
+		abort();
 	return 0;
 }
