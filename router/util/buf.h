@@ -22,7 +22,11 @@ void	 buf_reset(struct buf *);
 
 /* Bytes available to read, and a pointer to them. */
 static inline size_t buf_avail(const struct buf *b) { return b->len - b->off; }
-static inline char *buf_head(const struct buf *b) { return b->data + b->off; }
+/* NULL while nothing was ever stored: no offset is added to NULL. */
+static inline char *buf_head(const struct buf *b)
+{
+	return b->data == NULL ? NULL : b->data + b->off;
+}
 /* Room left before the cap is reached. */
 size_t	 buf_room(const struct buf *);
 
