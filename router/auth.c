@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arc.h"
 #include "auth.h"
 #include "authres.h"
 #include "dkim.h"
@@ -49,6 +50,10 @@ struct auth_txn {
 	int			 line_start;	/* next byte starts a line */
 	struct dkim_sig_result	 dkim_res[DKIM_RESULTS_MAX];
 	size_t			 ndkim;
+
+	struct arc_verifier	*arc;
+	struct arc_chain_result	 arc_res;
+	int			 arc_ran;
 
 	struct dmarc_check	*dmarc;
 	struct dmarc_result	 dmarc_res;
@@ -168,6 +173,8 @@ auth_txn_free(struct auth_txn *t)
 		dmarc_cancel(t->dmarc);
 	if (t->dkim != NULL)
 		dkim_verifier_free(t->dkim);
+	if (t->arc != NULL)
+		arc_verifier_free(t->arc);
 	ev_timer_stop(t->ctx->loop, &t->spf_timer);
 	ev_timer_stop(t->ctx->loop, &t->defer);
 	free(t);
@@ -213,25 +220,39 @@ auth_header(const struct auth_txn *t, char *out, size_t outsz)
 
 /* ---- DKIM ---- */
 
+static void
+auth_verifiers_start(struct auth_txn *t)
+{
+	if (t->dkim == NULL)
+		t->dkim = dkim_verifier_new(t->ctx->dns, t->ctx->loop, NULL);
+	if (t->arc == NULL)
+		t->arc = arc_verifier_new(t->ctx->dns, t->ctx->loop, 0);
+}
+
+static void
+auth_feed(struct auth_txn *t, const char *data, size_t len)
+{
+	dkim_verifier_update(t->dkim, data, len);
+	arc_verifier_update(t->arc, data, len);
+}
+
 void
 auth_data(struct auth_txn *t, const char *data, size_t len)
 {
 	size_t i, from = 0;
 
-	if (t->dkim == NULL)
-		t->dkim = dkim_verifier_new(t->ctx->dns, t->ctx->loop, NULL);
+	auth_verifiers_start(t);
 	/* Remove dot-stuffing: DKIM covers the message, not its transport. */
 	for (i = 0; i < len; i++) {
 		if (t->line_start && data[i] == '.') {
 			if (i > from)
-				dkim_verifier_update(t->dkim, data + from,
-				    i - from);
+				auth_feed(t, data + from, i - from);
 			from = i + 1;
 		}
 		t->line_start = data[i] == '\n';
 	}
 	if (len > from)
-		dkim_verifier_update(t->dkim, data + from, len - from);
+		auth_feed(t, data + from, len - from);
 }
 
 /* ---- the verdict ---- */
@@ -255,9 +276,10 @@ auth_summary(struct auth_txn *t)
 	    "spf=%s dkim=%s", spf_result_str(t->spf_out.result),
 	    t->ndkim == 0 ? "none" : pass ? "pass" : "fail");
 	if (n < sizeof(v->summary))
-		snprintf(v->summary + n, sizeof(v->summary) - n, " dmarc=%s",
-		    t->dmarc_ran ? dmarc_status_str(t->dmarc_res.status) :
-		    "none");
+		snprintf(v->summary + n, sizeof(v->summary) - n,
+		    " dmarc=%s arc=%s", t->dmarc_ran ?
+		    dmarc_status_str(t->dmarc_res.status) : "none",
+		    t->arc_ran ? arc_result_str(t->arc_res.result) : "none");
 }
 
 static void
@@ -376,15 +398,32 @@ auth_from_domain(struct auth_txn *t)
 	return -1;
 }
 
+static void auth_arc_cb(void *, const struct arc_chain_result *);
+
 static void
 auth_dkim_cb(void *arg, const struct dkim_sig_result *results, size_t count)
+{
+	struct auth_txn *t = arg;
+
+	t->ndkim = count < DKIM_RESULTS_MAX ? count : DKIM_RESULTS_MAX;
+	memcpy(t->dkim_res, results, t->ndkim * sizeof(results[0]));
+	arc_verifier_finish(t->arc, auth_arc_cb, t);
+}
+
+/*
+ * The ARC chain (RFC 8617) is verified and logged.  NOTE: it does not
+ * change the verdict; a local policy that trusts some sealers' chains
+ * (RFC 8617 section 7.2) is not built.
+ */
+static void
+auth_arc_cb(void *arg, const struct arc_chain_result *res)
 {
 	struct auth_txn *t = arg;
 	struct dmarc_auth a;
 	size_t i;
 
-	t->ndkim = count < DKIM_RESULTS_MAX ? count : DKIM_RESULTS_MAX;
-	memcpy(t->dkim_res, results, t->ndkim * sizeof(results[0]));
+	t->arc_res = *res;
+	t->arc_ran = 1;
 	if (auth_from_domain(t) < 0) {
 		auth_done(t);
 		return;
@@ -413,8 +452,7 @@ auth_finish_after_spf(void *arg)
 {
 	struct auth_txn *t = arg;
 
-	if (t->dkim == NULL)
-		t->dkim = dkim_verifier_new(t->ctx->dns, t->ctx->loop, NULL);
+	auth_verifiers_start(t);
 	dkim_verifier_finish(t->dkim, auth_dkim_cb, t);
 }
 

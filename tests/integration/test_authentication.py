@@ -240,3 +240,28 @@ def test_quarantine_rejected_when_configured(env, strict_router):
     code, text = send(strict_router, sender, message(tok, sender))["data"]
     assert code == 550, text
     assert text[0].startswith("5.7.1"), text
+
+
+def _arc_sealed(env, tok, sender):
+    """A message sealed by an earlier forwarder (dkimpy's ARC signer)."""
+    with open(env.keys["dkim"], "rb") as f:
+        key = f.read()
+    msg = (b"Authentication-Results: mx.other.example; spf=pass smtp.mailfrom="
+           + sender.encode() + b"\r\n" + message(tok, sender))
+    return b"".join(dkim.arc_sign(msg, b"demo", b"signed.auth.example", key,
+                                  b"mx.other.example")) + msg
+
+
+def test_arc_chain_verified_and_logged(env, router):
+    """RFC 8617 section 5.2: an intact chain verifies (cv=pass is logged);
+    one changed after sealing fails."""
+    for tamper, want in ((False, "arc=pass"), (True, "arc=fail")):
+        tok = token()
+        sender = "news@none.auth.example"
+        sealed = _arc_sealed(env, tok, sender)
+        if tamper:
+            sealed = sealed.replace(b"Body line two.", b"Body line 2.")
+        mark = router.service.log_size()
+        assert send(router, sender, sealed)["data"][0] == 250
+        log = router.service.log_text(mark)
+        assert want in log, log[-2000:]
