@@ -38,7 +38,7 @@ DNSCONF_OBJS	:= $(patsubst %.c,$(BUILD)/%.o,$(DNSCONF_SRCS))
 UNIT_SRCS	:= $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS	:= $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all check unit demo install clean deps fuzz
+.PHONY: all check unit demo install clean deps fuzz bench
 
 all: $(BIN)/router $(BIN)/dnsconf
 
@@ -69,6 +69,11 @@ check: deps
 
 demo: deps
 	@tools/demo
+
+# Throughput against Postfix, memory, latency and DNS queries per message;
+# docs/benchmarks.md explains the figures.  Takes about 15 minutes.
+bench: all
+	tools/bench && tools/bench-mem && tools/bench-dns
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -814,6 +814,7 @@ spawn_worker(const struct options *o, int (*fds)[MAX_LISTEN], long idx)
 
 	if (pid != 0)
 		return pid;
+	log_after_fork();
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);

@@ -501,7 +501,9 @@ static void
 sc_log_outcome(struct smtp_client *c, const char *event,
     const struct smtp_reply *r, const char *extra)
 {
-	log_info("session=%s domain=%s event=%s reply=\"%d%s%s %.200s\"%s%s",
+	/* Successes are routine: one debug line; failures one info line. */
+	log_msg(r->code >= 400 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+	    "session=%s domain=%s event=%s reply=\"%d%s%s %.200s\"%s%s",
 	    c->id, c->domain, event, r->code, r->enhanced[0] ? " " : "",
 	    r->enhanced, r->text, r->local ? " local=1" : "",
 	    extra ? extra : "");
@@ -998,7 +1000,7 @@ sc_connect_next(struct smtp_client *c)
 		c->target = &c->targets[c->next_target++];
 		inet_ntop(c->target->family, c->target->addr, c->addr_text,
 		    sizeof(c->addr_text));
-		log_info("session=%s domain=%s connecting mx=%s addr=%s port=%d",
+		log_debug("session=%s domain=%s connecting mx=%s addr=%s port=%d",
 		    c->id, c->domain, c->target->host, c->addr_text,
 		    c->cfg.port);
 		if (sc_start_connect(c, c->target, &in_progress) == -1) {
@@ -1869,7 +1871,7 @@ smtp_client_new(struct ev_loop *loop, struct dns_ctx *dns,
 	sc_init_watchers(c);
 	c->state = SC_STATE_MX;
 
-	log_info("session=%s domain=%s start from=%s size=%zu", c->id,
+	log_debug("session=%s domain=%s start from=%s size=%zu", c->id,
 	    c->domain, log_addr(log_from, mail_from), size);
 	c->mx = mx_resolve(dns, domain, sc_on_mx, c);
 	if (c->mx == NULL) {

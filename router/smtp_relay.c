@@ -22,6 +22,14 @@
 
 /* ---- upstreams ---- */
 
+static void
+sess_ops_free(struct smtp_session *s)
+{
+	free(s->ops);
+	s->ops = NULL;
+	s->nops = 0;
+}
+
 void
 sess_up_release(struct upstream *up, int abort)
 {
@@ -53,7 +61,7 @@ sess_txn_reset(struct smtp_session *s, int abort)
 	for (i = 0; i < s->nups; i++)
 		sess_up_release(s->ups[i], abort);
 	s->nups = 0;
-	s->nops = 0;
+	sess_ops_free(s);
 	memset(&s->sender, 0, sizeof(s->sender));
 	s->sender_fwd[0] = '\0';
 	s->first_rcpt[0] = '\0';
@@ -130,7 +138,7 @@ sess_rcpt_check_done(struct smtp_session *s)
 		log_info("sid=%s event=rcpt result=accepted destinations=%zu",
 		    s->id, s->nops);
 	}
-	s->nops = 0;
+	sess_ops_free(s);
 	sess_set_state(s, SMTP_S_MAIL);
 	sess_process(s);
 }
@@ -208,7 +216,10 @@ sess_rcpt_forward(struct smtp_session *s, const char *const *dsts,
 	struct addr d;
 	size_t i;
 
-	s->nops = 0;
+	sess_ops_free(s);
+	/* Sized per RCPT: an idle session keeps no room for destinations. */
+	s->ops = xcalloc(ndsts < SMTP_MAX_OPS ? ndsts : SMTP_MAX_OPS,
+	    sizeof(*s->ops));
 	for (i = 0; i < ndsts && i < SMTP_MAX_OPS; i++) {
 		struct rcpt_op *op = &s->ops[s->nops++];
 

@@ -776,6 +776,11 @@ sess_process(struct smtp_session *s)
 	sess_flush(s);
 	if (s->state != SMTP_S_CLOSING)
 		sess_update_watchers(s);
+	/* An idle session holds no buffer memory between commands. */
+	if (s->state != SMTP_S_DATA && buf_avail(&s->in) == 0)
+		buf_free(&s->in);
+	if (buf_avail(&s->out) == 0)
+		buf_free(&s->out);
 }
 
 /*

@@ -122,7 +122,7 @@ struct smtp_session {
 	struct addr		 rcpt;
 	char			 rcpt_str[SMTP_ADDR_BUF];
 	struct route_lookup	*lookup;
-	struct rcpt_op		 ops[SMTP_MAX_OPS];
+	struct rcpt_op		*ops;		/* allocated per RCPT */
 	size_t			 nops;
 
 	/* DATA */

@@ -17,6 +17,7 @@ static const char *log_progname = "router";
 static enum log_level log_max = LOG_LVL_INFO;
 static unsigned char log_key[crypto_generichash_KEYBYTES];
 static int log_plain_addrs;
+static long log_pid;
 
 static const char *const log_level_names[] = {
 	[LOG_LVL_ERR] = "error",
@@ -31,6 +32,13 @@ log_init(const char *progname, enum log_level max_level)
 {
 	log_progname = progname;
 	log_max = max_level;
+	log_pid = (long)getpid();
+}
+
+void
+log_after_fork(void)
+{
+	log_pid = (long)getpid();
 }
 
 void
@@ -57,7 +65,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 	if (level > log_max)
 		return;
 	n = snprintf(line, sizeof(line), "%s[%ld]: %s ", log_progname,
-	    (long)getpid(), log_level_names[level]);
+	    log_pid, log_level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	va_start(ap, fmt);

@@ -121,7 +121,7 @@ test_scan_flags_8bit_headers(void)
 static void
 test_scan_line_limit(void)
 {
-	char msg[1200], out[1300];
+	char msg[1200], out[2500];
 	size_t outlen;
 	struct data_scan ds;
 	int done;
@@ -137,6 +137,22 @@ test_scan_line_limit(void)
 	memcpy(msg + 999, "\r\n.\r\n", 5);
 	data_scan_init(&ds);
 	data_scan(&ds, msg, 1004, out, &outlen, &done);
+	CHECK(done);
+	CHECK_INT(ds.long_line, 1);
+
+	/* The same limits in the body, which is copied in runs. */
+	memcpy(msg, "S: x\r\n\r\n", 8);
+	memset(msg + 8, 'b', 998);
+	memcpy(msg + 1006, "\r\n.\r\n", 5);
+	data_scan_init(&ds);
+	data_scan(&ds, msg, 1011, out, &outlen, &done);
+	CHECK(done);
+	CHECK_INT(ds.long_line, 0);
+	CHECK_INT(outlen, 1008);
+	memset(msg + 8, 'b', 999);
+	memcpy(msg + 1007, "\r\n.\r\n", 5);
+	data_scan_init(&ds);
+	data_scan(&ds, msg, 1012, out, &outlen, &done);
 	CHECK(done);
 	CHECK_INT(ds.long_line, 1);
 
