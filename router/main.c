@@ -46,7 +46,7 @@ struct listener {
 	const struct smtp_server_config *cfg;
 };
 
-/* What one worker needs; each worker builds its own DNS client and caches. */
+/* The state of one worker process: its own loop, DNS client and caches. */
 struct worker {
 	struct ev_loop		*loop;
 	struct smtp_server_config cfg;
