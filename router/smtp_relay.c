@@ -628,6 +628,14 @@ sess_data_input(struct smtp_session *s)
 
 /* ---- upstream events ---- */
 
+/* Replace a reply that has no meaning at this point of the dialogue. */
+static void
+sess_invalid_reply(struct smtp_reply *r)
+{
+	sess_make_reply(r, 451, "4.4.2", "Invalid reply from the destination "
+	    "server");
+}
+
 static struct rcpt_op *
 sess_next_sent_op(struct smtp_session *s, struct upstream *up)
 {
@@ -691,13 +699,18 @@ sess_up_event(void *arg, enum smtp_client_event ev, const struct smtp_reply *r)
 		if ((op = sess_next_sent_op(s, up)) == NULL)
 			fatal_invariant("RCPT reply without a pending RCPT");
 		sess_op_complete(op, r);
+		if (r->code < 200 || (r->code >= 300 && r->code < 400))
+			sess_invalid_reply(&op->reply);
 		sess_rcpt_check_done(s);
 		break;
 	case SMTP_CLIENT_DATA:
 		if (r->code == 354)
 			up->state = UP_DATA;
 		else {
+			/* RFC 5321 section 4.3.2: only 354 lets data follow. */
 			up->reply = *r;
+			if (r->code < 400)
+				sess_invalid_reply(&up->reply);
 			up->state = UP_FAILED;
 		}
 		sess_data_check_ready(s);
@@ -708,6 +721,8 @@ sess_up_event(void *arg, enum smtp_client_event ev, const struct smtp_reply *r)
 		break;
 	case SMTP_CLIENT_END:
 		up->reply = *r;
+		if (r->code < 200 || (r->code >= 300 && r->code < 400))
+			sess_invalid_reply(&up->reply);
 		up->state = UP_DONE;
 		sess_end_check_done(s);
 		break;

@@ -105,7 +105,11 @@ sess_reply(struct smtp_session *s, int code, const char *enhanced,
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (code >= 400 && code != 421)
+	/*
+	 * Only 5xx replies count: 4xx ones (busy destinations, too many
+	 * recipients) are no fault of the client's.
+	 */
+	if (code >= 500)
 		s->nerrors++;
 	if (buf_printf(&s->out, "%d %s %s\r\n", code, enhanced, text) < 0)
 		s->nerrors = SMTP_MAX_ERRORS + 1;
@@ -842,10 +846,11 @@ sess_flush(struct smtp_session *s)
 		return;
 	if (ev_is_active(&s->wio) && !s->read_wants_write)
 		ev_io_stop(s->loop, &s->wio);
-	if (s->tls_plain_pending) {
+	if (s->tls_plain_pending && s->state != SMTP_S_CLOSING) {
 		/* The 220 is out: the handshake may start. */
 		s->tls_plain_pending = 0;
-		s->idle.repeat = 30.;
+		s->idle.repeat = s->cfg->idle_timeout < 30. ?
+		    s->cfg->idle_timeout : 30.;
 		ev_timer_again(s->loop, &s->idle);
 		sess_tls_step(s);
 	}
@@ -1007,8 +1012,11 @@ sess_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct smtp_session *s = w->data;
 
+	/* Every watcher, whatever re-armed it since sess_close(). */
 	ev_timer_stop(loop, &s->reaper);
 	ev_timer_stop(loop, &s->deadline);
+	ev_timer_stop(loop, &s->idle);
+	ev_io_stop(loop, &s->rio);
 	ev_io_stop(loop, &s->wio);
 	if (s->ip != NULL)
 		s->ip->n--;
@@ -1041,6 +1049,7 @@ sess_close(struct smtp_session *s, const char *reason)
 	s->end_reason = reason;
 	sess_txn_reset(s, 1);
 	s->state = SMTP_S_CLOSING;
+	s->tls_plain_pending = 0;
 	ev_io_stop(s->loop, &s->rio);
 	ev_timer_stop(s->loop, &s->idle);
 	ev_timer_stop(s->loop, &s->deadline);

@@ -483,3 +483,49 @@ def test_normalized_bare_eol_stays_one_message(env, normalizing_router, variant)
     # No bare CR or LF reached the destination.
     assert b"\n" not in data.replace(b"\r\n", b""), data
     assert b"\r" not in data.replace(b"\r\n", b""), data
+
+
+def test_recipients_past_limit_keep_transaction(env, router):
+    """RFC 5321 section 4.5.3.1.10: past the limit the client gets 452 and
+    sends the rest later; the first 100 still go through in this
+    transaction, and the 452s do not count as client errors."""
+    r = raw(router)
+    tok = token()
+    r.cmd(MAIL)
+    r.send(b"".join(b"RCPT TO:<noise+%d@example.com>\r\n" % i for i in range(99)) + RCPT +
+           b"".join(b"RCPT TO:<noise+x%d@example.com>\r\n" % i for i in range(50)))
+    codes = [r.reply()[0] for _ in range(150)]
+    assert codes[:100] == [250] * 100
+    assert codes[100:] == [452] * 50
+    assert r.cmd("DATA")[0] == 354
+    assert r.cmd(body(tok) + b".\r\n")[0] == 250
+    r.close()
+    (meta, _), = env.mailbox.find(tok)
+    assert meta["rcpt_tos"] == ["alice@mailbox.example"]
+
+
+@pytest.fixture(scope="module")
+def tls_quick_router(env, tls_router):
+    cert = os.path.join(env.dir, "tls", "cert.pem")
+    key = os.path.join(env.dir, "tls", "key.pem")
+    router = start_router(env, "router-tls-quick",
+                          extra=["--tls-cert", cert, "--tls-key", key, "--timeout", "1"])
+    yield router
+    assert router.stop() == 0
+
+
+def test_reset_after_starttls_leaves_router_up(env, tls_quick_router):
+    """A client that resets the connection right after STARTTLS, before the
+    220 can be written, must not leave a timer behind on a freed session."""
+    import struct
+    for _ in range(3):
+        s = socket.create_connection((tls_quick_router.host, tls_quick_router.port))
+        s.recv(100)
+        s.sendall(b"STARTTLS\r\n")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    time.sleep(2.5)
+    assert tls_quick_router.service.running()
+    r = raw(tls_quick_router)
+    assert r.cmd("NOOP")[0] == 250
+    r.close()
