@@ -14,6 +14,7 @@
 #include <string.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -492,6 +493,42 @@ open_listener(const char *spec)
 	return fd;
 }
 
+/* A descriptor held back so a connection can be refused when none is left. */
+static int accept_spare_fd = -1;
+
+/*
+ * Out of descriptors: a pending connection keeps the listening socket
+ * readable, so leaving it would spin.  Free the spare descriptor, accept
+ * the connection, answer 421 and close it.  Returns 0 if one was refused.
+ */
+static int
+accept_refuse(struct ev_loop *loop, struct listener *l)
+{
+	static const char msg[] = "421 4.3.2 Too many connections, try again "
+	    "later\r\n";
+	static ev_tstamp last_log;
+	int fd, saved = errno;
+
+	if (accept_spare_fd < 0)
+		return -1;
+	close(accept_spare_fd);
+	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, msg, sizeof(msg) - 1) < 0)
+			log_debug("event=refuse-reply-failed");
+		close(fd);
+	}
+	accept_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (ev_now(loop) - last_log >= 1.) {
+		last_log = ev_now(loop);
+		log_warn("event=connection-refused error=\"%s\" "
+		    "hint=\"raise the descriptor limit or lower --max-sessions\"",
+		    strerror(saved));
+	}
+	errno = saved;
+	return fd >= 0 ? 0 : -1;
+}
+
 static void
 accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -506,6 +543,9 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			if ((errno == EMFILE || errno == ENFILE) &&
+			    accept_refuse(loop, l) == 0)
+				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
 				log_warn("event=accept-failed error=\"%s\"",
@@ -643,6 +683,73 @@ load_secrets(const struct options *o, struct rec_relay_key *keys,
 	return 0;
 }
 
+/*
+ * Load the zone files and parse the resolvers once before forking, so a
+ * bad file or address stops startup instead of every worker.
+ */
+static int
+check_dns(const struct options *o)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct dns_ctx *dns = dns_new(loop, NULL);
+	int r = setup_dns(dns, o);
+
+	dns_free(dns);
+	ev_loop_destroy(loop);
+	return r;
+}
+
+/*
+ * Raise the descriptor limit to the hard limit: each session needs one,
+ * plus one per destination it forwards to.  Warn when the session limit
+ * cannot be met.
+ */
+static void
+raise_fd_limit(const struct options *o)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && o->max_sessions * 2 > rl.rlim_cur)
+		log_warn("event=fd-limit-low limit=%llu max-sessions=%zu "
+		    "hint=\"raise the descriptor limit or lower --max-sessions\"",
+		    (unsigned long long)rl.rlim_cur, o->max_sessions);
+}
+
+/*
+ * Refuse an address another process listens on: SO_REUSEPORT would
+ * otherwise let this router silently share its connections.
+ */
+static int
+probe_listen(const char *spec)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1, r;
+
+	if (parse_listen(spec, &ss, &len) < 0)
+		return 0;	/* open_listener() reports it */
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	r = bind(fd, (struct sockaddr *)&ss, len);
+	close(fd);
+	if (r < 0 && errno == EADDRINUSE) {
+		fprintf(stderr, "router: cannot listen on %s: address already "
+		    "in use\n", spec);
+		return -1;
+	}
+	return 0;
+}
+
 /* Read the trust anchors once before forking, so a bad file stops startup. */
 static int
 check_anchors(const struct options *o)
@@ -730,6 +837,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 
 	worker_opts = o;
 	wk.loop = EV_DEFAULT;
+	accept_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	dns = dns_new(wk.loop, &(struct dns_config){ .timeout = 2.,
 	    .attempts = 2, .cache_max_entries = 100000,
 	    .cache_max_bytes = 64 << 20 });
@@ -833,7 +941,7 @@ static int
 supervise(const struct options *o, int (*fds)[MAX_LISTEN])
 {
 	struct sigaction sa;
-	int status, alive = 0;
+	int status, alive = 0, exit_code = 0;
 	long w;
 	pid_t pid;
 
@@ -872,14 +980,25 @@ supervise(const struct options *o, int (*fds)[MAX_LISTEN])
 			alive--;
 			if (supervisor_stop)
 				break;
-			log_err("event=worker-died pid=%ld status=%d", (long)pid,
-			    status);
+			if (WIFEXITED(status)) {
+				/* A worker that gave up would give up again. */
+				log_err("event=worker-exited pid=%ld exit=%d",
+				    (long)pid, WEXITSTATUS(status));
+				supervisor_stop = SIGTERM;
+				exit_code = 1;
+				for (w = 0; w < o->workers; w++)
+					if (worker_pids[w] > 0)
+						kill(worker_pids[w], SIGTERM);
+				break;
+			}
+			log_err("event=worker-died pid=%ld signal=%d", (long)pid,
+			    WTERMSIG(status));
 			sleep(1);
 			if ((worker_pids[w] = spawn_worker(o, fds, w)) > 0)
 				alive++;
 		}
 	}
-	return 0;
+	return exit_code;
 }
 
 int
@@ -906,8 +1025,9 @@ main(int argc, char **argv)
 	}
 	if (load_secrets(&o, worker_keys, &worker_srs, &worker_tls) < 0)
 		return 1;
-	if (check_anchors(&o) < 0)
+	if (check_anchors(&o) < 0 || check_dns(&o) < 0)
 		return 1;
+	raise_fd_limit(&o);
 	/* Loaded once: the workers share the pages until they write. */
 	if (o.auth.enabled && (worker_psl = psl_load(o.psl_file, 0, err,
 	    sizeof(err))) == NULL) {
@@ -916,6 +1036,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < o.nlisten; i++)
+		if (probe_listen(o.listen[i]) < 0)
+			return 1;
 	for (w = 0; w < o.workers; w++)
 		for (i = 0; i < o.nlisten; i++)
 			if ((fds[w][i] = open_listener(o.listen[i])) < 0)

@@ -365,7 +365,7 @@ class Router:
 
     def __init__(self, workdir, name, keys, *, resolver_port=None, zone_files=(),
                  smtp_port, ipv6=False, workers=1, log_addresses=True, extra=(),
-                 listen_port=None):
+                 listen_port=None, prefix=()):
         self.host = "127.0.0.1"
         self.port = listen_port or free_port(("127.0.0.1", "::1") if ipv6 else ("127.0.0.1",))
         self.logpath = os.path.join(workdir, name + ".log")
@@ -386,6 +386,7 @@ class Router:
             argv += ["--zone", path]
         argv += list(extra)
         self.argv = argv
+        argv = list(prefix) + argv
         self.service = Service("router", argv, self.logpath)
         self.service.wait_listening(self.host, self.port)
 

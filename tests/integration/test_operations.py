@@ -115,3 +115,65 @@ def test_idle_client_gets_421(env):
         assert r.closed()
     finally:
         assert router.stop() == 0
+
+
+def _router_argv(env, port, *extra):
+    from harness import ROUTER, SRS_DOMAIN
+    return [ROUTER, "--listen", f"127.0.0.1:{port}", "--relay-key", env.keys["relay.key"],
+            "--srs-domain", SRS_DOMAIN, "--srs-secret", env.keys["srs-secret"],
+            "--resolver", f"127.0.0.1:{env.nsd.port}", "--workers", "2", *extra]
+
+
+def test_bad_zone_file_stops_startup(env, tmp_path):
+    """A configuration error ends startup with a message, before any worker."""
+    import subprocess
+    from harness import free_port
+    bad = tmp_path / "bad.zone"
+    bad.write_text("this is not a zone\n")
+    result = subprocess.run(_router_argv(env, free_port(), "--zone", str(bad)),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert "bad.zone" in result.stderr
+    assert "event=start" not in result.stderr
+
+
+def test_address_in_use_refused(env, router):
+    """SO_REUSEPORT must not let a second router share a busy address."""
+    import subprocess
+    result = subprocess.run(_router_argv(env, router.port), capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert "already in use" in result.stderr
+
+
+def test_out_of_descriptors_does_not_spin(env):
+    """With the descriptor limit reached, new connections get 421 and are
+    closed instead of the worker looping on EMFILE; service resumes when
+    descriptors are free again."""
+    router = start_router(env, "router-emfile", extra=["--max-per-ip", "1000"],
+                          prefix=["prlimit", "--nofile=64"])
+    try:
+        held = []
+        for i in range(80):
+            try:
+                held.append(socket.create_connection((router.host, router.port), timeout=5))
+            except OSError:
+                break
+        mark = router.service.log_size()
+        with open(f"/proc/{router.service.pid}/stat") as f:
+            before = sum(int(x) for x in f.read().split()[13:15])
+        time.sleep(2)
+        with open(f"/proc/{router.service.pid}/stat") as f:
+            after = sum(int(x) for x in f.read().split()[13:15])
+        log = router.service.log_text(mark)
+        # clock ticks (100 per second): well under half a core
+        assert after - before < 50, after - before
+        assert log.count("accept-") < 10, log[-500:]
+        for s in held:
+            s.close()
+        time.sleep(1.5)
+        r = Raw(router.host, router.port)
+        r.greet()
+        r.close()
+    finally:
+        assert router.stop() == 0
