@@ -225,15 +225,17 @@ route_cancel(struct route_lookup *lk)
 
 /*
  * Join the character-strings of each TXT record in rrs into bufs, at most
- * ROUTE_MAX_RRS records of at most REC_MAX_TXT bytes each; longer records
- * are skipped.  Returns the number of records stored.
+ * ROUTE_MAX_RRS records of at most REC_MAX_TXT bytes each.  Longer records
+ * are skipped, and *oversize is set if one of them is an ER1 record.
+ * Returns the number of records stored.
  */
 static size_t
 route_join_txt(const ldns_rr_list *rrs, char bufs[][REC_MAX_TXT],
-    size_t lens[])
+    size_t lens[], int *oversize)
 {
 	size_t i, j, n = 0;
 
+	*oversize = 0;
 	for (i = 0; i < ldns_rr_list_rr_count(rrs) && n < ROUTE_MAX_RRS; i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(rrs, i);
 		size_t len = 0;
@@ -249,6 +251,9 @@ route_join_txt(const ldns_rr_list *rrs, char bufs[][REC_MAX_TXT],
 			/* A character-string is a length octet and that many bytes. */
 			if (sz < 1 || (size_t)d[0] + 1 != sz ||
 			    len + d[0] > REC_MAX_TXT) {
+				/* An ER1 record too long to hold is malformed. */
+				if (len >= 5 && memcmp(bufs[n], "v=ER1", 5) == 0)
+					*oversize = 1;
 				fits = 0;
 				break;
 			}
@@ -271,6 +276,7 @@ route_domain_answer(void *arg, const struct dns_answer *ans)
 	const char *ptrs[ROUTE_MAX_RRS];
 	size_t lens[ROUTE_MAX_RRS], n, i;
 	enum rec_status st;
+	int oversize;
 
 	lk->query = NULL;
 	switch (ans->status) {
@@ -285,10 +291,11 @@ route_domain_answer(void *arg, const struct dns_answer *ans)
 		route_tempfail_dns(lk, ans);
 		return;
 	}
-	n = route_join_txt(ans->rrs, bufs, lens);
+	n = route_join_txt(ans->rrs, bufs, lens, &oversize);
 	for (i = 0; i < n; i++)
 		ptrs[i] = bufs[i];
-	st = rec_domain_parse(&lk->dom, ptrs, lens, n);
+	st = oversize ? REC_MALFORMED : rec_domain_parse(&lk->dom, ptrs, lens,
+	    n);
 	if (st == REC_NONE) {
 		route_finish(lk, ROUTE_NOT_OURS, NULL, NULL, NULL);
 		return;
@@ -391,6 +398,7 @@ route_rule_answer(void *arg, const struct dns_answer *ans)
 	struct route_lookup *lk = arg;
 	size_t lens[ROUTE_MAX_RRS], n, i, size;
 	enum rec_status st = REC_NONE, first = REC_NONE;
+	int oversize;
 	struct route_rule *rule;
 	uint64_t now = (uint64_t)time(NULL);
 	double ttl;
@@ -409,7 +417,9 @@ route_rule_answer(void *arg, const struct dns_answer *ans)
 		route_tempfail_dns(lk, ans);
 		return;
 	}
-	n = route_join_txt(ans->rrs, bufs, lens);
+	n = route_join_txt(ans->rrs, bufs, lens, &oversize);
+	if (oversize)
+		first = REC_MALFORMED;
 	for (i = 0; i < n && st != REC_OK; i++) {
 		st = route_verify_any_key(lk, &rr, bufs[i], lens[i], now);
 		if (st != REC_OK && first == REC_NONE)

@@ -82,8 +82,14 @@ sess_up_find(struct smtp_session *s, const char *domain)
 	for (i = 0; i < s->nups; i++)
 		if (strcmp(s->ups[i]->domain, domain) == 0)
 			return s->ups[i];
-	if (s->nups >= SMTP_MAX_UPSTREAMS)
+	if (s->nups >= SMTP_MAX_UPSTREAMS ||
+	    s->nups_opened >= SMTP_MAX_SESSION_UPSTREAMS)
 		return NULL;
+	/*
+	 * Bounded per session, so one connection repeating MAIL, RCPT and
+	 * RSET cannot make the relay open connections without end.
+	 */
+	s->nups_opened++;
 	up = xcalloc(1, sizeof(*up));
 	up->sess = s;
 	up->state = UP_CONNECTING;
@@ -248,9 +254,15 @@ sess_rcpt_forward(struct smtp_session *s, const char *const *dsts,
 		if (op->up == NULL) {
 			struct smtp_reply r;
 
-			sess_make_reply(&r, 452, "4.5.3", "Too many destination "
-			    "domains in one transaction, send this recipient "
-			    "again in a new transaction");
+			if (s->nups_opened >= SMTP_MAX_SESSION_UPSTREAMS)
+				sess_make_reply(&r, 452, "4.5.3", "Too many "
+				    "destinations in one session, send this "
+				    "recipient again in a new session");
+			else
+				sess_make_reply(&r, 452, "4.5.3", "Too many "
+				    "destination domains in one transaction, "
+				    "send this recipient again in a new "
+				    "transaction");
 			sess_op_complete(op, &r);
 			continue;
 		}
@@ -403,6 +415,7 @@ sess_data_check_ready(struct smtp_session *s)
 		sess_write_received(s, s->ups[i]);
 	}
 	data_scan_init(&s->scan);
+	s->data_started = ev_now(s->loop);
 	s->scan.normalize = s->cfg->normalize_bare_eol;
 	sess_reply(s, 354, "2.0.0", "Start mail input; end with "
 	    "<CRLF>.<CRLF>");

@@ -19,6 +19,7 @@
  * smtp_relay.c forwards the transaction to the destinations.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -175,21 +176,52 @@ smtp_arg_after(const char *args, const char *keyword)
 	return args;
 }
 
+/*
+ * Check a HELO/EHLO argument: a domain (letters, digits, '-', '.', and
+ * '_', which many internal host names use) or an address literal of
+ * RFC 5321 section 4.1.3.  It is copied into the Received header, so
+ * nothing else may pass.
+ */
+static int
+smtp_helo_valid(const char *arg, size_t n)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	char lit[INET6_ADDRSTRLEN + 8];
+	size_t i;
+
+	if (arg[0] == '[') {
+		if (n < 3 || arg[n - 1] != ']' || n - 2 >= sizeof(lit))
+			return 0;
+		memcpy(lit, arg + 1, n - 2);
+		lit[n - 2] = '\0';
+		if (strncasecmp(lit, "IPv6:", 5) == 0)
+			return inet_pton(AF_INET6, lit + 5, a) == 1;
+		return inet_pton(AF_INET, lit, a) == 1;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)arg[i];
+
+		if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+			return 0;
+	}
+	return 1;
+}
+
 static void
 cmd_helo(struct smtp_session *s, const char *args, int esmtp)
 {
-	size_t i, n = strlen(args);
+	size_t n = strlen(args);
 
 	if (n == 0 || n > 255) {
 		sess_reply(s, 501, "5.5.4", "Syntax: %s hostname",
 		    esmtp ? "EHLO" : "HELO");
 		return;
 	}
-	for (i = 0; i < n; i++)
-		if (args[i] <= ' ' || args[i] >= 0x7f) {
-			sess_reply(s, 501, "5.5.4", "Invalid hostname");
-			return;
-		}
+	if (!smtp_helo_valid(args, n)) {
+		sess_reply(s, 501, "5.5.4", "Invalid domain name or address "
+		    "literal (RFC 5321 section 4.1.4)");
+		return;
+	}
 	sess_txn_reset(s, 0);
 	snprintf(s->helo, sizeof(s->helo), "%s", args);
 	s->esmtp = esmtp;
@@ -439,6 +471,12 @@ cmd_rcpt(struct smtp_session *s, const char *args)
 		    "SMTPUTF8 parameter");
 		return;
 	}
+	/* Rules live in a domain's zone: an address literal has none. */
+	if (s->rcpt.domain[0] == '[') {
+		sess_reply(s, 550, "5.7.1", "Relaying denied: this relay does "
+		    "not route mail for address literals");
+		return;
+	}
 	/* U-label and A-label spellings of a domain find the same rules. */
 	if (idn_to_alabel(s->rcpt.domain, s->rcpt.domain,
 	    sizeof(s->rcpt.domain)) < 0) {
@@ -626,6 +664,7 @@ sess_dispatch(struct smtp_session *s, char *line)
 
 	while (*args == ' ')
 		args++;
+	ev_timer_again(s->loop, &s->idle);
 	for (i = 0; line[i] != '\0'; i++)
 		if (line[i] == '\r' || (unsigned char)line[i] < 0x20) {
 			sess_reply(s, 500, "5.5.2", "Control character in "
@@ -957,7 +996,20 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if ((n = sess_read_some(s, p, room)) <= 0)
 		return;
 	buf_commit(&s->in, (size_t)n);
-	ev_timer_again(loop, &s->idle);
+	/*
+	 * The timeouts run per command and per data block, not per byte, so
+	 * a client trickling bytes cannot hold a session (slowloris).
+	 */
+	if (s->state == SMTP_S_DATA) {
+		if (ev_now(loop) - s->data_started > SMTP_DATA_DEADLINE) {
+			buf_printf(&s->out, "421 4.4.2 %s Message took too "
+			    "long to send, closing connection\r\n",
+			    s->cfg->hostname);
+			sess_close(s, "data-deadline");
+			return;
+		}
+		ev_timer_again(loop, &s->idle);
+	}
 	sess_process(s);
 }
 

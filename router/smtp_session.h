@@ -26,11 +26,13 @@ struct auth_txn;
 #define SMTP_LINE_MAX		512	/* command line, RFC 5321 4.5.3.1.4 */
 #define SMTP_IN_CAP		65536
 #define SMTP_OUT_CAP		65536
-#define SMTP_MAX_UPSTREAMS	8
+#define SMTP_MAX_UPSTREAMS	8	/* destination domains per transaction */
+#define SMTP_MAX_SESSION_UPSTREAMS 100	/* outbound sessions per inbound one */
 #define SMTP_MAX_OPS		32	/* destinations of one RCPT */
 #define SMTP_MAX_RECEIVED	50	/* Received fields before a loop is assumed */
 #define SMTP_MAX_ERRORS		20	/* error replies before the session ends */
 #define SMTP_DATA_TIMEOUT	180.	/* between data blocks, RFC 5321 4.5.3.2.6 */
+#define SMTP_DATA_DEADLINE	600.	/* for the whole message data */
 #define SMTP_IP_BUCKETS		1024
 #define SMTP_ADDR_BUF		512	/* a formatted address, quoting included */
 
@@ -116,6 +118,7 @@ struct smtp_session {
 	size_t			 nrcpt_drop;
 	char			 first_rcpt[SMTP_ADDR_BUF];
 	struct upstream		*ups[SMTP_MAX_UPSTREAMS];
+	size_t			 nups_opened;	/* over the whole session */
 	size_t			 nups;
 
 	/* The RCPT in progress. */
@@ -127,6 +130,7 @@ struct smtp_session {
 
 	/* DATA */
 	struct data_scan	 scan;
+	double			 data_started;	/* ev_now() at the 354 */
 	int			 too_big;
 	int			 upstream_lost;
 };

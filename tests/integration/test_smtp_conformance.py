@@ -529,3 +529,47 @@ def test_reset_after_starttls_leaves_router_up(env, tls_quick_router):
     r = raw(tls_quick_router)
     assert r.cmd("NOOP")[0] == 250
     r.close()
+
+
+@pytest.mark.parametrize("arg,code", [
+    (b"client.example", 250),
+    (b"[127.0.0.1]", 250),
+    (b"[IPv6:::1]", 250),
+    (b"trusted.example)(by=mx.google.com;with=ESMTPS;x", 501),
+    (b"[1.2.3.999]", 501),
+    (b"[garbage]", 501),
+])
+def test_ehlo_argument_checked(env, router, arg, code):
+    """RFC 5321 section 4.1.4: EHLO takes a domain or an address literal;
+    anything else would be copied into the Received header."""
+    r = Raw(router.host, router.port)
+    assert r.reply()[0] == 220
+    got, text = r.cmd(b"EHLO " + arg + b"\r\n")
+    assert got == code, text
+    r.close()
+
+
+def test_address_literal_recipient_not_relayed(env, router):
+    """An address literal has no zone and so no rules: 550 5.7.1, not 451."""
+    r = raw(router)
+    r.cmd(MAIL)
+    code, text = r.cmd(b"RCPT TO:<alice@[127.0.0.1]>\r\n")
+    assert code == 550, text
+    assert text[0].startswith("5.7.1"), text
+    r.close()
+
+
+def test_trickled_command_times_out(env, tls_quick_router):
+    """Bytes that never complete a command do not reset the timeout."""
+    r = Raw(tls_quick_router.host, tls_quick_router.port)
+    r.greet()
+    started = time.time()
+    r.sock.settimeout(10)
+    try:
+        while time.time() - started < 6:
+            r.send(b"N")
+            time.sleep(0.3)
+    except OSError:
+        pass
+    assert time.time() - started < 5, "the session outlived its 1 s timeout"
+    r.close()
