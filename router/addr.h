@@ -8,7 +8,13 @@
 
 #include <stddef.h>
 
-#define ADDR_LOCAL_MAX	64	/* RFC 5321 section 4.5.3.1.1 */
+/*
+ * RFC 5321 section 4.5.3.1.1 sets 64 octets, and section 4.5.3.1 asks
+ * for tolerance beyond such limits where possible: SRS addresses of
+ * forwarders, and bounce addresses of bulk senders, are often longer.
+ * 128 accepts those; the path limit of 256 octets still holds.
+ */
+#define ADDR_LOCAL_MAX	128
 #define ADDR_DOMAIN_MAX	255	/* RFC 5321 section 4.5.3.1.2 */
 #define ADDR_PATH_MAX	256	/* RFC 5321 section 4.5.3.1.3 */
 

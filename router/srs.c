@@ -46,7 +46,11 @@
 /* Far above RFC 5321's 254, so long addresses still parse, but bounded. */
 #define SRS_INPUT_MAX		1024
 #define SRS_PATH_MAX		254	/* RFC 5321 4.5.3.1.3, without <> */
-#define SRS_LOCAL_MAX		64	/* RFC 5321 4.5.3.1.1 */
+/*
+ * RFC 5321 4.5.3.1.1 says 64, but an SRS address wraps the whole sender
+ * and most servers take longer local parts: 128, as the address parser.
+ */
+#define SRS_LOCAL_MAX		128
 #define SRS_DOMAIN_MAX		253
 #define SRS_LABEL_MAX		63
 #define SRS_SECRET_FILE_MAX	65536

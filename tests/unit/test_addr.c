@@ -49,8 +49,9 @@ static const struct path_case path_cases[] = {
 	{ "<a\r@example.com>", 0, ADDR_SYNTAX, NULL, NULL, 0 },
 	{ "<\"a\nb\"@example.com>", 0, ADDR_SYNTAX, NULL, NULL, 0 },
 	{ "<\"unterminated@example.com>", 0, ADDR_SYNTAX, NULL, NULL, 0 },
-	/* RFC 5321 4.5.3.1.1: a local part is at most 64 octets */
+	/* Local parts up to ADDR_LOCAL_MAX (128) octets, not more. */
 	{ "<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "@example.com>", 0, ADDR_TOO_LONG, NULL, NULL, 0 },
 };
 

@@ -529,21 +529,25 @@ test_null_sender(void)
 	    SRS_NOT_SRS);
 }
 
-/* The SRS0 local part is 14 characters plus host plus user. */
+/*
+ * The SRS0 local part is 14 characters plus host plus user, and may be up
+ * to 128 octets (RFC 5321 section 4.5.3.1 asks for tolerance past 64).
+ */
 static void
 test_local_part_limit(void)
 {
+	static const char u[] = "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"
+	    "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"
+	    "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu";
 	struct srs srs;
-	char sender[128], out[OUTSZ];
+	char sender[256], out[OUTSZ];
 
 	load_ok(&srs, "k\n");
-	snprintf(sender, sizeof(sender), "%.*s@b.example", 41,
-	    "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu");
+	snprintf(sender, sizeof(sender), "%.*s@b.example", 105, u);
 	CHECK_INT(srs_forward(&srs, sender, out, sizeof(out), VECTOR_NOW),
 	    SRS_OK);
-	CHECK_INT(strchr(out, '@') - out, 64);
-	snprintf(sender, sizeof(sender), "%.*s@b.example", 42,
-	    "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu");
+	CHECK_INT(strchr(out, '@') - out, 128);
+	snprintf(sender, sizeof(sender), "%.*s@b.example", 106, u);
 	CHECK_INT(srs_forward(&srs, sender, out, sizeof(out), VECTOR_NOW),
 	    SRS_TOO_LONG);
 }
