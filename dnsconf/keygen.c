@@ -5,7 +5,9 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -88,6 +90,12 @@ keygen_parse(struct keygen_args *a, const char *cmd, int argc, char **argv)
 		    argv[optind]);
 	if (a->out == NULL)
 		return dnsconf_usage_error(cmd, "--out is required");
+	/* Create the key directory, private to its owner, if it is missing. */
+	if (mkdir(a->out, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "dnsconf %s: cannot create directory %s: %s\n",
+		    cmd, a->out, strerror(errno));
+		return 1;
+	}
 	return 0;
 }
 

@@ -28,6 +28,22 @@ def test_keygen_writes_private_key_0600(tmp_path):
     assert (tmp_path / "example.net.pub").stat().st_size > 0
 
 
+def test_keygen_creates_missing_directory_0700(tmp_path):
+    out = tmp_path / "keys"
+    for argv in (["keygen", "--domain", "example.net"], ["relay-keygen"]):
+        result = run([DNSCONF, *argv, "--out", str(out)])
+        assert result.returncode == 0, result.stderr
+    assert mode(out) == 0o700
+    assert (out / "example.net.key").exists() and (out / "relay.key").exists()
+
+
+def test_keygen_names_missing_parent(tmp_path):
+    result = run([DNSCONF, "keygen", "--domain", "example.net",
+                  "--out", str(tmp_path / "no" / "keys")])
+    assert result.returncode == 1
+    assert "cannot create directory" in result.stderr
+
+
 def test_relay_keygen_writes_private_key_0600(tmp_path):
     result = run([DNSCONF, "relay-keygen", "--out", str(tmp_path)])
     assert result.returncode == 0, result.stderr
