@@ -94,8 +94,8 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-"usage: router --listen ADDR:PORT [--listen ...] --hostname NAME\n"
-"              --relay-key FILE --srs-domain DOMAIN --srs-secret FILE\n"
+"usage: router --listen ADDR:PORT [--listen ...] [--hostname NAME]\n"
+"              --relay-key FILE... --srs-domain DOMAIN --srs-secret FILE\n"
 "              [--resolver ADDR[:PORT]]... [--zone FILE]... [--smtp-port PORT]\n"
 "              [--max-size BYTES] [--workers N] [--user NAME]\n"
 "              [--shutdown-timeout SECONDS] [--tls-cert FILE --tls-key FILE]\n"
@@ -109,6 +109,7 @@ usage(FILE *out)
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
+"                         (default: the system's host name)\n"
 "  --relay-key FILE       relay key pair from \"dnsconf relay-keygen\";\n"
 "                         repeatable while rotating keys, the first is current\n"
 "  --srs-domain DOMAIN    domain of rewritten senders; its MX points at this relay\n"
