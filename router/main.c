@@ -22,6 +22,7 @@
 #include <ev.h>
 #include <sodium.h>
 
+#include "addr.h"
 #include "auth.h"
 #include "dns.h"
 #include "dnssec.h"
@@ -88,6 +89,7 @@ struct options {
 	enum dnssec_policy dnssec_policy;
 	struct auth_policy auth;
 	const char	*psl_file;
+	const char	*postmaster;
 };
 
 static void
@@ -105,7 +107,7 @@ usage(FILE *out)
 "              [--no-authentication-results] [--psl FILE]\n"
 "              [--dmarc-reject ACTION] [--dmarc-quarantine ACTION]\n"
 "              [--spf-fail ACTION] [--unauthenticated ACTION]\n"
-"              [--log-addresses] [-v]\n"
+"              [--postmaster ADDRESS] [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
 "  --hostname NAME        name used in the greeting, EHLO and Received headers\n"
@@ -152,6 +154,7 @@ usage(FILE *out)
 "  --unauthenticated ACTION\n"
 "                         \"accept\" (default) or \"reject\" mail that\n"
 "                         passes neither SPF nor DKIM\n"
+"  --postmaster ADDRESS   where mail to postmaster of this relay goes\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
 "  -v                     log debug messages\n"
@@ -214,6 +217,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "no-auth-checks", no_argument, NULL, 1000 },
 		{ "no-authentication-results", no_argument, NULL, 1001 },
 		{ "psl", required_argument, NULL, 1002 },
+		{ "postmaster", required_argument, NULL, 1007 },
 		{ "dmarc-reject", required_argument, NULL, 1003 },
 		{ "dmarc-quarantine", required_argument, NULL, 1004 },
 		{ "spf-fail", required_argument, NULL, 1005 },
@@ -292,6 +296,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case 1000: o->auth.enabled = 0; break;
 		case 1001: o->auth.add_header = 0; break;
 		case 1002: o->psl_file = optarg; break;
+		case 1007: o->postmaster = optarg; break;
 		case 1003:
 		case 1004:
 		case 1005:
@@ -395,6 +400,16 @@ parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "router: --trust-anchor cannot be used with "
 		    "--zone\n");
 		return -1;
+	}
+	if (o->postmaster != NULL) {
+		struct addr pm;
+
+		if (addr_parse_mailbox(&pm, o->postmaster) != ADDR_OK ||
+		    pm.null) {
+			fprintf(stderr, "router: invalid --postmaster \"%s\": "
+			    "expected local@domain\n", o->postmaster);
+			return -1;
+		}
 	}
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
 		fprintf(stderr, "router: --tls-cert and --tls-key go together\n");
@@ -845,6 +860,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	if (setup_dns(dns, o) < 0)
 		return 1;
 	wk.cfg.hostname = o->hostname;
+	wk.cfg.postmaster = o->postmaster;
 	wk.cfg.max_size = o->max_size;
 	wk.cfg.max_rcpts = 100;
 	wk.cfg.idle_timeout = o->timeout;

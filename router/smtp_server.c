@@ -435,6 +435,26 @@ cmd_rcpt_srs(struct smtp_session *s)
 	sess_rcpt_forward(s, &dst, 1);
 }
 
+/*
+ * The relay's own postmaster (RFC 5321 section 4.5.1): mail to it goes to
+ * the operator's --postmaster address.  Customer domains route their
+ * postmaster through their own rules.
+ */
+static void
+cmd_rcpt_postmaster(struct smtp_session *s)
+{
+	const char *dst = s->cfg->postmaster;
+
+	snprintf(s->rcpt_str, sizeof(s->rcpt_str), "postmaster");
+	if (dst == NULL) {
+		/* NOTE: without --postmaster the relay has nowhere to send it. */
+		sess_reply(s, 550, "5.1.1", "No postmaster address is "
+		    "configured on this relay");
+		return;
+	}
+	sess_rcpt_forward(s, &dst, 1);
+}
+
 static void
 cmd_rcpt(struct smtp_session *s, const char *args)
 {
@@ -455,6 +475,11 @@ cmd_rcpt(struct smtp_session *s, const char *args)
 		return;
 	}
 	s->nrcpt_tried++;
+	/* RFC 5321 section 4.1.1.3: "<Postmaster>" without a domain. */
+	if (strcasecmp(p, "<postmaster>") == 0) {
+		cmd_rcpt_postmaster(s);
+		return;
+	}
 	st = addr_parse_path(&s->rcpt, p, strlen(p), 0, &end);
 	if (st != ADDR_OK || (p[end] != '\0' && p[end] != ' ')) {
 		sess_reply(s, st == ADDR_TOO_LONG ? 553 : 501, "5.1.3",
@@ -485,6 +510,12 @@ cmd_rcpt(struct smtp_session *s, const char *args)
 		return;
 	}
 	addr_format(&s->rcpt, s->rcpt_str, sizeof(s->rcpt_str));
+	if (strcasecmp(s->rcpt.local, "postmaster") == 0 &&
+	    (strcasecmp(s->rcpt.domain, s->cfg->srs->domain) == 0 ||
+	    strcasecmp(s->rcpt.domain, s->cfg->hostname) == 0)) {
+		cmd_rcpt_postmaster(s);
+		return;
+	}
 	if (strcasecmp(s->rcpt.domain, s->cfg->srs->domain) == 0) {
 		cmd_rcpt_srs(s);
 		return;

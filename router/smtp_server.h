@@ -22,6 +22,7 @@ struct srs;
 
 struct smtp_server_config {
 	const char		*hostname;
+	const char		*postmaster;	/* where postmaster mail goes, or NULL */
 	size_t			 max_size;	/* message bytes, SIZE limit */
 	size_t			 max_rcpts;	/* recipients per transaction */
 	double			 idle_timeout;	/* seconds waiting for the client */

@@ -576,3 +576,36 @@ def test_trickled_command_times_out(env, tls_quick_router):
         pass
     assert time.time() - started < 5, "the session outlived its 1 s timeout"
     r.close()
+
+
+@pytest.fixture(scope="module")
+def postmaster_router(env):
+    router = start_router(env, "router-postmaster",
+                          extra=["--postmaster", "ops@mailbox.example"])
+    yield router
+    assert router.stop() == 0
+
+
+@pytest.mark.parametrize("rcpt", [b"<postmaster>", b"<Postmaster>",
+                                  b"<postmaster@fwd.relay.example>",
+                                  b"<POSTMASTER@mx.relay.example>"])
+def test_postmaster_reaches_operator(env, postmaster_router, rcpt):
+    """RFC 5321 section 4.5.1: the relay accepts mail for its postmaster."""
+    r = raw(postmaster_router)
+    tok = token()
+    r.cmd(MAIL)
+    code, text = r.cmd(b"RCPT TO:" + rcpt + b"\r\n")
+    assert code == 250, text
+    assert r.cmd("DATA")[0] == 354
+    assert r.cmd(body(tok) + b".\r\n")[0] == 250
+    r.close()
+    (meta, _), = env.mailbox.find(tok)
+    assert meta["rcpt_tos"] == ["ops@mailbox.example"]
+
+
+def test_postmaster_without_address_configured(env, router):
+    r = raw(router)
+    r.cmd(MAIL)
+    code, text = r.cmd(b"RCPT TO:<postmaster>\r\n")
+    assert code == 550, text
+    r.close()
