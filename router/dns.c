@@ -53,6 +53,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -584,6 +585,41 @@ dns_name_parse(const char *text, ldns_rr_type type, ldns_rdf **dname,
 	free(canon);
 	*dname = rdf;
 	return 0;
+}
+
+/*
+ * Return the cache key for a name that needs no escaping (letters,
+ * digits, '-' and '_' in labels of 1 to 63 octets), the same key
+ * dns_name_parse() would build, or NULL for any other name.
+ */
+static char *
+dns_plain_key(const char *text, ldns_rr_type type)
+{
+	size_t len = strlen(text), i, label = 0;
+	char *key;
+
+	if (len > 0 && text[len - 1] == '.')
+		len--;
+	if (len == 0 || len > DNS_MAX_NAME_TEXT)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return NULL;
+			label = 0;
+		} else if (isalnum(c) || c == '-' || c == '_') {
+			if (++label > 63)
+				return NULL;
+		} else
+			return NULL;
+	}
+	key = xmalloc(len + 8);
+	for (i = 0; i < len; i++)
+		key[i] = (char)tolower((unsigned char)text[i]);
+	snprintf(key + len, 8, "/%u", (unsigned)type);
+	return key;
 }
 
 /*
@@ -1757,6 +1793,16 @@ dns_lookup_start(struct dns_ctx *ctx, const char *name, ldns_rr_type type,
 	q->ctx = ctx;
 	q->cb = cb;
 	q->arg = arg;
+	/* A warm cache answers without parsing the name with ldns. */
+	if (!dnssec && ctx->nzones == 0 && name != NULL &&
+	    (key = dns_plain_key(name, type)) != NULL) {
+		if (dns_lookup_cache(q, key) != 0) {
+			free(key);
+			return q;
+		}
+		free(key);
+		key = NULL;
+	}
 	if (name == NULL || dns_name_parse(name, type, &qname, &key) == -1) {
 		log_debug("dns: invalid name name=%s type=%s",
 		    name != NULL ? log_printable(text, sizeof(text), name,
