@@ -165,6 +165,36 @@ rules_check_destination(const struct rules_entry *e, const char *s,
 	return 0;
 }
 
+/*
+ * The relay forwards one transaction to at most RULES_MAX_DEST_DOMAINS
+ * destination domains (one outbound session each), so a rule that needs
+ * more could never be delivered.
+ */
+#define RULES_MAX_DEST_DOMAINS	8
+
+static int
+rules_check_domain_count(const struct rules_entry *e, char *err, size_t errsz)
+{
+	size_t i, j, distinct = 0;
+
+	for (i = 0; i < e->ndsts; i++) {
+		const char *di = strrchr(e->dsts[i], '@');
+
+		for (j = 0; j < i; j++)
+			if (strcasecmp(di, strrchr(e->dsts[j], '@')) == 0)
+				break;
+		if (j == i)
+			distinct++;
+	}
+	if (distinct > RULES_MAX_DEST_DOMAINS) {
+		snprintf(err, errsz, "destinations in %zu domains; the relay "
+		    "forwards to at most %d domains at once", distinct,
+		    RULES_MAX_DEST_DOMAINS);
+		return -1;
+	}
+	return 0;
+}
+
 /* Parse "DEST[, DEST]..." after forward. */
 static int
 rules_parse_forward(struct rules_entry *e, const char *s, size_t len,
@@ -197,7 +227,7 @@ rules_parse_forward(struct rules_entry *e, const char *s, size_t len,
 			return -1;
 		e->dsts[e->ndsts++] = xstrndup(item, item_len);
 		if (comma == NULL)
-			return 0;
+			return rules_check_domain_count(e, err, errsz);
 		s = comma + 1;
 	}
 }

@@ -158,3 +158,21 @@ def test_signed_zone_served_by_nsd(env):
         assert env.nsd.serial(zone) == 1, zone
     records = harness.txt_strings(env.nsd.port, "_er.example.com")
     assert records
+
+
+def test_sign_refuses_more_domains_than_relay_serves(tmp_path):
+    """The relay forwards one message to at most 8 destination domains, so a
+    rule needing 9 could never be delivered: dnsconf refuses it."""
+    run([DNSCONF, "keygen", "--domain", "example.net", "--out", str(tmp_path)])
+    run([DNSCONF, "relay-keygen", "--out", str(tmp_path)])
+    for count, code in ((8, 0), (9, 1)):
+        rules = tmp_path / f"r{count}.rules"
+        dsts = ", ".join(f"u@d{i}.example" for i in range(count))
+        rules.write_text(f"a@example.net forward {dsts}\n")
+        result = run([DNSCONF, "sign", "--domain", "example.net",
+                      "--key", str(tmp_path / "example.net.key"),
+                      "--relay-pub", str(tmp_path / "relay.pub"), "--rules", str(rules)])
+        assert result.returncode == code, result.stderr
+        if code:
+            assert f"{rules}:1:" in result.stderr
+            assert result.stdout == ""
