@@ -48,7 +48,7 @@ struct auth_txn {
 
 	struct dkim_verifier	*dkim;
 	int			 line_start;	/* next byte starts a line */
-	struct dkim_sig_result	 dkim_res[DKIM_RESULTS_MAX];
+	struct dkim_sig_result	*dkim_res;	/* allocated with the results */
 	size_t			 ndkim;
 
 	struct arc_verifier	*arc;
@@ -177,6 +177,7 @@ auth_txn_free(struct auth_txn *t)
 		arc_verifier_free(t->arc);
 	ev_timer_stop(t->ctx->loop, &t->spf_timer);
 	ev_timer_stop(t->ctx->loop, &t->defer);
+	free(t->dkim_res);
 	free(t);
 }
 
@@ -406,7 +407,10 @@ auth_dkim_cb(void *arg, const struct dkim_sig_result *results, size_t count)
 	struct auth_txn *t = arg;
 
 	t->ndkim = count < DKIM_RESULTS_MAX ? count : DKIM_RESULTS_MAX;
-	memcpy(t->dkim_res, results, t->ndkim * sizeof(results[0]));
+	if (t->ndkim > 0) {
+		t->dkim_res = xcalloc(t->ndkim, sizeof(results[0]));
+		memcpy(t->dkim_res, results, t->ndkim * sizeof(results[0]));
+	}
 	arc_verifier_finish(t->arc, auth_arc_cb, t);
 }
 

@@ -1417,7 +1417,7 @@ dns_zone_add_dnssec(const struct dns_ctx *ctx, struct dns_result *r,
 }
 
 static void
-dns_lookup_zone(struct dns_query *q, const ldns_rdf *qname,
+dns_lookup_zone(struct dns_query *q, const char *key, const ldns_rdf *qname,
     ldns_rr_type qtype, int dnssec)
 {
 	ldns_rr_list *cnames = dnssec ? dns_rr_list_new() : NULL;
@@ -1425,6 +1425,9 @@ dns_lookup_zone(struct dns_query *q, const ldns_rdf *qname,
 
 	if (dnssec)
 		dns_zone_add_dnssec(q->ctx, r, qname, cnames);
+	else
+		/* Zone answers are cached too: resolving scans the zone. */
+		dns_cache_store(q->ctx, key, r);
 
 	log_debug("dns: zone answer status=%s ttl=%u",
 	    dns_status_names[r->status], r->ttl);
@@ -1794,7 +1797,7 @@ dns_lookup_start(struct dns_ctx *ctx, const char *name, ldns_rr_type type,
 	q->cb = cb;
 	q->arg = arg;
 	/* A warm cache answers without parsing the name with ldns. */
-	if (!dnssec && ctx->nzones == 0 && name != NULL &&
+	if (!dnssec && name != NULL &&
 	    (key = dns_plain_key(name, type)) != NULL) {
 		if (dns_lookup_cache(q, key) != 0) {
 			free(key);
@@ -1814,7 +1817,7 @@ dns_lookup_start(struct dns_ctx *ctx, const char *name, ldns_rr_type type,
 		key = dns_key_dnssec(key);
 	log_debug("dns: lookup key=%s type=%s", key, dns_type_name(type, tbuf));
 	if (ctx->nzones > 0)
-		dns_lookup_zone(q, qname, type, dnssec);
+		dns_lookup_zone(q, key, qname, type, dnssec);
 	else if (dns_lookup_cache(q, key) == 0) {
 		dns_lookup_network(q, key, qname, type, dnssec);
 		return q;
