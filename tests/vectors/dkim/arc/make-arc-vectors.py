@@ -3,8 +3,7 @@
 
 Input: arc-draft-validation-tests.yml of ValiMail/arc_test_suite (commit
 f137dcb9d6d5baeef1310024ce9ccca94a9a92c8, MIT license, see LICENSE.txt),
-by default from the project's shared test data; pass another path as the
-first argument.
+whose path is the first argument.
 
 Writes into validation/ next to this script:
   NNN-name.eml     each test message, LF line ends turned into CRLF
@@ -23,7 +22,6 @@ import sys
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = "/work/shared/testdata/arc/arc-draft-validation-tests.yml"
 
 # Where our expected result differs from upstream's, and why.
 DIFFERENT = {
@@ -69,7 +67,9 @@ def expected_of(name, cv):
 
 
 def main():
-    source = sys.argv[1] if len(sys.argv) > 1 else SOURCE
+    if len(sys.argv) != 2:
+        sys.exit("usage: make-arc-vectors.py PATH/arc-draft-validation-tests.yml")
+    source = sys.argv[1]
     out = os.path.join(HERE, "validation")
     os.makedirs(out, exist_ok=True)
     for name in os.listdir(out):
