@@ -58,6 +58,7 @@ sess_txn_reset(struct smtp_session *s, int abort)
 	}
 	auth_txn_free(s->auth);
 	s->auth = NULL;
+	s->auth_summary[0] = '\0';
 	for (i = 0; i < s->nups; i++)
 		sess_up_release(s->ups[i], abort);
 	s->nups = 0;
@@ -141,7 +142,8 @@ sess_rcpt_check_done(struct smtp_session *s)
 			    s->rcpt_str);
 		sess_reply(s, 250, "2.1.5", "Recipient ok, forwarded to %zu "
 		    "destination%s", s->nops, s->nops == 1 ? "" : "s");
-		log_info("sid=%s event=rcpt result=accepted destinations=%zu",
+		/* The message line counts the destinations; refusals stay info. */
+		log_debug("sid=%s event=rcpt result=accepted destinations=%zu",
 		    s->id, s->nops);
 	}
 	sess_ops_free(s);
@@ -497,8 +499,11 @@ sess_auth_done(void *arg, const struct auth_verdict *v)
 {
 	struct smtp_session *s = arg;
 
-	log_info("sid=%s event=authentication %s verdict=%s", s->id,
-	    v->summary, v->reject ? "reject" : "accept");
+	/* An accepted message's results go on its event=message line. */
+	log_msg(v->reject ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+	    "sid=%s event=authentication %s verdict=%s", s->id, v->summary,
+	    v->reject ? "reject" : "accept");
+	snprintf(s->auth_summary, sizeof(s->auth_summary), " %s", v->summary);
 	if (v->reject) {
 		sess_reply(s, v->code, v->enhanced, "%s", v->text);
 		sess_message_refused(s);
@@ -585,8 +590,9 @@ sess_end_check_done(struct smtp_session *s)
 		sess_reply(s, 250, "2.0.0", "Ok: accepted by all %zu "
 		    "destinations", s->nups);
 	log_info("sid=%s event=message result=%s bytes=%llu destinations=%zu "
-	    "bare-eol-normalized=%lu", s->id, bad ? "refused" : "delivered",
-	    (unsigned long long)s->scan.bytes, s->nups, s->scan.normalized);
+	    "bare-eol-normalized=%lu%s", s->id, bad ? "refused" : "delivered",
+	    (unsigned long long)s->scan.bytes, s->nups, s->scan.normalized,
+	    s->auth_summary);
 	sess_txn_reset(s, 0);
 	sess_set_state(s, SMTP_S_READY);
 	sess_process(s);

@@ -108,6 +108,7 @@ struct smtp_session {
 
 	/* The transaction. */
 	struct auth_txn		*auth;		/* SPF, DKIM, DMARC; NULL if off */
+	char			 auth_summary[272];	/* " spf=... dkim=..." */
 	struct addr		 sender;
 	char			 sender_fwd[SMTP_ADDR_BUF];	/* SRS form */
 	size_t			 declared_size;
