@@ -268,14 +268,20 @@ static void
 auth_summary(struct auth_txn *t)
 {
 	struct auth_verdict *v = &t->verdict;
+	const char *dkim;
 	size_t i, n;
 	int pass = 0;
 
 	for (i = 0; i < t->ndkim; i++)
 		pass |= auth_dkim_pass(&t->dkim_res[i]);
+	if (t->ndkim == 0)
+		dkim = "none";
+	else if (pass)
+		dkim = "pass";
+	else
+		dkim = "fail";
 	n = (size_t)snprintf(v->summary, sizeof(v->summary),
-	    "spf=%s dkim=%s", spf_result_str(t->spf_out.result),
-	    t->ndkim == 0 ? "none" : pass ? "pass" : "fail");
+	    "spf=%s dkim=%s", spf_result_str(t->spf_out.result), dkim);
 	if (n < sizeof(v->summary))
 		snprintf(v->summary + n, sizeof(v->summary) - n,
 		    " dmarc=%s arc=%s", t->dmarc_ran ?

@@ -1,9 +1,9 @@
 /*
  * Forwarding for an inbound session: every destination domain of a
- * transaction gets one outbound session (an "upstream").  RCPT is answered
- * with the destinations' answers, DATA is streamed to every upstream as it
- * arrives, and the final dot is answered only when every upstream has
- * answered its own final dot, after the authentication verdict.
+ * transaction gets one outbound session (an "upstream").  The reply to RCPT
+ * is the destinations' reply, DATA is streamed to every upstream as it
+ * arrives, and the final dot gets its reply only once every upstream has
+ * replied to its own final dot, after the authentication verdict.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@ sess_up_release(struct upstream *up, int abort)
 /*
  * Reset the transaction: cancel a pending lookup and let every upstream
  * go, aborting those that must not deliver.  Called on RSET, after the
- * final answer, on errors and at teardown.
+ * final reply, on errors and at teardown.
  */
 void
 sess_txn_reset(struct smtp_session *s, int abort)
@@ -106,7 +106,7 @@ sess_up_find(struct smtp_session *s, const char *domain)
 
 /* ---- RCPT completion ---- */
 
-/* Answer the RCPT in progress once every destination has answered. */
+/* Reply to the RCPT in progress once every destination has replied. */
 static void
 sess_rcpt_check_done(struct smtp_session *s)
 {
@@ -433,7 +433,7 @@ sess_bare_refused(const struct smtp_session *s)
 }
 
 /*
- * Non-zero if the sender declared SMTPUTF8, the header section holds
+ * Non-zero if the sender declared SMTPUTF8, the header section contains
  * UTF-8 (RFC 6532) and a destination took MAIL without SMTPUTF8: such a
  * message must not be delivered there (RFC 6531 section 3.4).
  */
@@ -491,8 +491,8 @@ sess_send_dots(struct smtp_session *s)
 
 /*
  * The authentication verdict: refuse the message before any destination
- * has the final dot (RFC 7489 section 6.6.2 asks to reject during the
- * session), or send the dots.
+ * has the final dot (RFC 7489 section 6.6.2 prefers rejection during the
+ * SMTP session), or send the dots.
  */
 static void
 sess_auth_done(void *arg, const struct auth_verdict *v)
