@@ -14,6 +14,7 @@
 #include <string.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -940,6 +941,10 @@ spawn_worker(const struct options *o, int (*fds)[MAX_LISTEN], long idx)
 	if (pid != 0)
 		return pid;
 	log_after_fork();
+	/* A worker whose supervisor is gone stops too, and never lingers. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		_exit(1);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
@@ -958,7 +963,7 @@ static int
 supervise(const struct options *o, int (*fds)[MAX_LISTEN])
 {
 	struct sigaction sa;
-	int status, alive = 0, exit_code = 0;
+	int status, alive = 0, exit_code = 0, stop_sent = 0;
 	long w;
 	pid_t pid;
 
@@ -975,17 +980,22 @@ supervise(const struct options *o, int (*fds)[MAX_LISTEN])
 		alive++;
 	}
 	while (alive > 0) {
-		pid = waitpid(-1, &status, 0);
-		if (pid < 0 && errno == EINTR) {
-			for (w = 0; w < o->workers; w++) {
-				if (worker_pids[w] <= 0)
-					continue;
-				if (supervisor_stop)
-					kill(worker_pids[w], SIGTERM);
-				else if (supervisor_hup)
-					kill(worker_pids[w], SIGHUP);
-			}
+		/*
+		 * Poll rather than block in waitpid(): a signal that arrives
+		 * just before a blocking call would otherwise wait for the
+		 * next worker to exit before it is passed on.
+		 */
+		if ((supervisor_stop && !stop_sent) || supervisor_hup) {
+			for (w = 0; w < o->workers; w++)
+				if (worker_pids[w] > 0)
+					kill(worker_pids[w], supervisor_stop ?
+					    SIGTERM : SIGHUP);
+			stop_sent = supervisor_stop != 0;
 			supervisor_hup = 0;
+		}
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == 0 || (pid < 0 && errno == EINTR)) {
+			usleep(100000);
 			continue;
 		}
 		if (pid < 0)
@@ -1001,16 +1011,15 @@ supervise(const struct options *o, int (*fds)[MAX_LISTEN])
 				/* A worker that gave up would give up again. */
 				log_err("event=worker-exited pid=%ld exit=%d",
 				    (long)pid, WEXITSTATUS(status));
-				supervisor_stop = SIGTERM;
+				supervisor_stop = SIGTERM;	/* stops the others */
 				exit_code = 1;
-				for (w = 0; w < o->workers; w++)
-					if (worker_pids[w] > 0)
-						kill(worker_pids[w], SIGTERM);
 				break;
 			}
 			log_err("event=worker-died pid=%ld signal=%d", (long)pid,
 			    WTERMSIG(status));
 			sleep(1);
+			if (supervisor_stop)
+				break;
 			if ((worker_pids[w] = spawn_worker(o, fds, w)) > 0)
 				alive++;
 		}

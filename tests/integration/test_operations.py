@@ -177,3 +177,37 @@ def test_out_of_descriptors_does_not_spin(env):
         r.close()
     finally:
         assert router.stop() == 0
+
+
+def _children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _gone(pids, timeout=5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not any(os.path.exists(f"/proc/{p}") for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_workers_stop_with_supervisor(env):
+    """SIGTERM reaches every worker; if the supervisor dies, so do they."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        router = start_router(env, f"router-workers-{int(sig)}", workers=2)
+        workers = _children(router.service.pid)
+        assert len(workers) == 2, workers
+        router.service.proc.send_signal(sig)
+        router.service.proc.wait(timeout=10)
+        assert _gone(workers), f"workers left after signal {int(sig)}"
