@@ -192,6 +192,7 @@ parse_count(const char *s, size_t *out)
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
+	const char *name;
 	int dnssec_policy_given = 0;
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -396,7 +397,7 @@ parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "router: --dnssec needs --trust-anchor\n");
 		return -1;
 	}
-	/* Zone-mode answers carry no NSEC records to prove anything with. */
+	/* Zone-mode answers carry no NSEC records, so nothing can be validated. */
 	if (o->ntrust_anchors > 0 && o->nzones > 0) {
 		fprintf(stderr, "router: --trust-anchor cannot be used with "
 		    "--zone\n");
@@ -418,9 +419,14 @@ parse_options(int argc, char **argv, struct options *o)
 	}
 	return 0;
 toomany:
-	fprintf(stderr, "router: too many --%s options\n",
-	    c == 'l' ? "listen" : c == 'z' ? "zone" : c == 'k' ? "relay-key" :
-	    c == 'a' ? "trust-anchor" : "resolver");
+	switch (c) {
+	case 'l': name = "listen"; break;
+	case 'z': name = "zone"; break;
+	case 'k': name = "relay-key"; break;
+	case 'a': name = "trust-anchor"; break;
+	default: name = "resolver"; break;
+	}
+	fprintf(stderr, "router: too many --%s options\n", name);
 	return -1;
 }
 
@@ -516,7 +522,7 @@ static int accept_spare_fd = -1;
 /*
  * Out of descriptors: a pending connection keeps the listening socket
  * readable, so leaving it would spin.  Free the spare descriptor, accept
- * the connection, answer 421 and close it.  Returns 0 if one was refused.
+ * the connection, reply 421 and close it.  Returns 0 if one was refused.
  */
 static int
 accept_refuse(struct ev_loop *loop, struct listener *l)

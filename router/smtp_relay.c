@@ -383,7 +383,7 @@ sess_spf_ready(void *arg)
 	sess_data_check_ready(arg);
 }
 
-/* All upstreams answered DATA: start the message or refuse it. */
+/* All upstreams replied to DATA: start the message or reject it. */
 void
 sess_data_check_ready(struct smtp_session *s)
 {
@@ -451,7 +451,7 @@ sess_utf8_refused(const struct smtp_session *s)
 	return 0;
 }
 
-/* Answer for a destination lost while the message was on its way. */
+/* Reply for a destination lost while the message was on its way. */
 static void
 sess_reply_lost(struct smtp_session *s)
 {
@@ -564,7 +564,7 @@ sess_data_end(struct smtp_session *s)
 	sess_send_dots(s);
 }
 
-/* Every upstream answered the final dot: answer the sender. */
+/* Every upstream replied to the final dot: reply to the sender. */
 static void
 sess_end_check_done(struct smtp_session *s)
 {

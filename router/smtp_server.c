@@ -2,7 +2,7 @@
  * Inbound SMTP sessions (RFC 5321, with PIPELINING, SIZE, 8BITMIME and
  * ENHANCEDSTATUSCODES).  A session reads commands one at a time; a command
  * that needs other servers (RCPT, DATA, the final dot) puts the session in
- * a waiting state, and reading resumes when the answer is known, so replies
+ * a waiting state, and reading resumes when the reply is known, so replies
  * always go out in order.
  *
  *   INIT --EHLO/HELO--> READY --MAIL--> MAIL --RCPT--> RCPT_WAIT --+
@@ -560,7 +560,7 @@ cmd_data(struct smtp_session *s, const char *args)
 			return;
 		}
 	}
-	/* Upstreams that accepted nobody get no message. */
+	/* Upstreams that accepted no recipient get no message. */
 	for (i = 0; i < s->nups; i++) {
 		struct upstream *up = s->ups[i];
 
@@ -850,7 +850,7 @@ sess_process(struct smtp_session *s)
 	sess_flush(s);
 	if (s->state != SMTP_S_CLOSING)
 		sess_update_watchers(s);
-	/* An idle session holds no buffer memory between commands. */
+	/* An idle session keeps no buffer memory between commands. */
 	if (s->state != SMTP_S_DATA && buf_avail(&s->in) == 0)
 		buf_free(&s->in);
 	if (buf_avail(&s->out) == 0)
@@ -1168,7 +1168,7 @@ sess_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /*
  * Find or add the counter of open sessions for ip.  Counters stay in the
- * table at zero; the table holds at most the addresses seen.
+ * table at zero, so the table has one entry per address seen.
  * NOTE: entries are never removed, so a worker that sees many distinct
  * client addresses keeps one small entry per address.
  */
@@ -1213,7 +1213,7 @@ smtp_over_limit(const struct smtp_server_config *cfg, int fd,
 		return 0;
 	n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
 	    cfg->hostname, why);
-	/* The client is told if the socket takes the reply at once. */
+	/* The client gets the reply only if the socket takes it at once. */
 	if (n > 0 && write(fd, msg, (size_t)n) < 0)
 		log_debug("event=limit-reply-failed error=\"%s\"",
 		    strerror(errno));
@@ -1223,8 +1223,8 @@ smtp_over_limit(const struct smtp_server_config *cfg, int fd,
 }
 
 /*
- * Start a graceful stop: sessions outside a mail transaction get 421 and
- * are closed now; the others finish their transaction first and then get
+ * Start a graceful stop.  Sessions outside a mail transaction get 421 and
+ * are closed now.  The others finish their transaction first and then get
  * 421 in place of the next reply.
  */
 void

@@ -2,7 +2,7 @@
 
 Each test sends exact bytes to the real router, reads its exact replies,
 and checks what the destination sink received (or that it received
-nothing).  RFC sections are cited where they fix the expected answer.
+nothing).  RFC sections are cited where they fix the expected reply.
 """
 
 import os
@@ -72,7 +72,7 @@ def test_smuggled_end_of_data_is_not_honoured(env, router, variant):
 
     Anything after a look-alike marker is message text, never a command,
     and a message with bare CR or LF is refused (RFC 5321 section 2.3.8),
-    so no destination sees a smuggled second message.
+    so no destination receives a smuggled second message.
     """
     r = raw(router)
     tok, evil = token(), token()
@@ -118,7 +118,7 @@ def test_command_line_over_512_octets(env, router):
 
 
 def test_command_line_without_end_is_cut(env, router):
-    """The limit holds before the line ends: no unbounded buffering."""
+    """The limit applies before the line ends: no unbounded buffering."""
     r = raw(router)
     r.send(b"X" * 5000)
     code, text = r.reply()
@@ -263,7 +263,7 @@ def small_router(env):
 
 
 def test_undeclared_size_over_limit(env, small_router):
-    """Read to the end, abort the destination, answer 552 5.3.4 after the dot."""
+    """Read to the end, abort the destination, reply 552 5.3.4 after the dot."""
     r = raw(small_router)
     tok = token()
     r.send(MAIL + RCPT + b"DATA\r\n")
@@ -278,7 +278,7 @@ def test_undeclared_size_over_limit(env, small_router):
 
 
 def test_sessions_per_client_address(env, small_router):
-    """Past --max-per-ip the router answers 421 4.7.0 and closes."""
+    """Past --max-per-ip the router replies 421 4.7.0 and closes."""
     held = [raw(small_router) for _ in range(3)]
     r = Raw(small_router.host, small_router.port)
     code, text = r.reply()
@@ -296,7 +296,8 @@ def test_destination_mx_is_this_relay(env):
 
     The router is its own destination here: --smtp-port is its listening
     port, so mailbox.example's MX (127.0.0.1) leads back to it.  The relay
-    sees its own name in the greeting and refuses (RFC 5321 section 6.3).
+    finds its own name in the greeting and rejects the recipient (RFC 5321
+    section 6.3).
     """
     from harness import free_port
     port = free_port()
@@ -490,8 +491,8 @@ def test_normalized_bare_eol_stays_one_message(env, normalizing_router, variant)
 
 def test_recipients_past_limit_keep_transaction(env, router):
     """RFC 5321 section 4.5.3.1.10: past the limit the client gets 452 and
-    sends the rest later; the first 100 still go through in this
-    transaction, and the 452s do not count as client errors."""
+    sends the rest later.  The first 100 still go through in this
+    transaction, because the 452s do not count as client errors."""
     r = raw(router)
     tok = token()
     r.cmd(MAIL)
