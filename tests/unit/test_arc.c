@@ -1,5 +1,6 @@
 /*
- * Tests of the ARC chain verifier (router/arc.c).
+ * Tests of the ARC chain verifier (router/arc.c) and of the sealer
+ * (router/arcseal.c), whose chains the verifier must accept.
  *
  * The vectors are in tests/vectors/dkim/arc/ (see the README.md one level
  * up): the ValiMail validation suite converted to files, chains signed
@@ -29,8 +30,12 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "arc.h"
+#include "arcseal.h"
 #include "check.h"
 #include "dns.h"
 #include "log.h"
@@ -551,6 +556,248 @@ verifier_lifetime(void)
 	env_close(&env);
 }
 
+/* ---- sealing (router/arcseal.c) ---- */
+
+/*
+ * A fresh key of type "RSA" or "ED25519" written as PEM to path, and
+ * its DKIM key record (RFC 6376 section 3.6.1; RFC 8463 section 4 for
+ * Ed25519: p= is the raw 32-byte public key) into rec.
+ */
+static void
+seal_key(const char *type, const char *path, char *rec, size_t recsz)
+{
+	EVP_PKEY *key = strcmp(type, "RSA") == 0 ?
+	    EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048) :
+	    EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	unsigned char pub[1024], *p = pub;
+	char b64[1500];
+	size_t n = sizeof(pub);
+	FILE *fp = fopen(path, "w");
+	int len;
+
+	if (key == NULL || fp == NULL ||
+	    !PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL)) {
+		fprintf(stderr, "cannot make a %s key in %s\n", type, path);
+		exit(1);
+	}
+	fclose(fp);
+	if (strcmp(type, "RSA") == 0)
+		len = i2d_PUBKEY(key, &p);
+	else
+		len = EVP_PKEY_get_raw_public_key(key, pub, &n) ? (int)n : -1;
+	if (len <= 0)
+		exit(1);
+	EVP_EncodeBlock((unsigned char *)b64, pub, len);
+	snprintf(rec, recsz, "v=DKIM1; k=%s; p=%s",
+	    strcmp(type, "RSA") == 0 ? "rsa" : "ed25519", b64);
+	EVP_PKEY_free(key);
+}
+
+/*
+ * Seal msg as the given chain result and return the sealed message (the
+ * new set on top), or NULL when arc_seal() refused with *why.
+ */
+static char *
+seal_message(const struct arc_sealer *sealer, const char *msg, size_t len,
+    enum arc_result chain, size_t *outlen, const char **why)
+{
+	static const char ar[] = "Authentication-Results: relay.example;\r\n"
+	    "\tspf=pass smtp.mailfrom=sender.example;\r\n"
+	    "\tdkim=none\r\n";
+	struct arc_seal_input in;
+	struct buf out;
+	char *sealed;
+	size_t i;
+
+	arc_seal_input_init(&in);
+	/* In pieces of 7 bytes: the header and body split anywhere. */
+	for (i = 0; i < len; i += 7)
+		arc_seal_input_update(&in, msg + i, len - i < 7 ? len - i : 7);
+	buf_init(&out, 1 << 20);
+	if (arc_seal(sealer, &in, ar, strlen(ar), chain, time(NULL), &out,
+	    why) < 0) {
+		arc_seal_input_free(&in);
+		buf_free(&out);
+		return NULL;
+	}
+	arc_seal_input_free(&in);
+	buf_append(&out, msg, len);
+	sealed = malloc(buf_avail(&out) + 1);
+	memcpy(sealed, buf_head(&out), buf_avail(&out));
+	sealed[buf_avail(&out)] = '\0';
+	*outlen = buf_avail(&out);
+	buf_free(&out);
+	return sealed;
+}
+
+/*
+ * RFC 8617 section 5.1: the first seal has cv=none, each later one
+ * cv=pass over a passing chain, and the verifier of section 5.2 accepts
+ * every chain so built.  Run for an RSA and an Ed25519 key.
+ */
+static void
+seal_chain(const char *type)
+{
+	const char *msg = "From: Alice <alice@sender.example>\r\n"
+	    "To: bob@example.com\r\nSubject: sealed\r\n"
+	    "Subject: twice\r\n\r\nline one  \r\n\r\n.leading dot\r\n\r\n\r\n";
+	char path[128], rec[1600], zone[1800];
+	struct arc_sealer *sealer;
+	struct outcome o;
+	struct env env;
+	const char *why = NULL;
+	char *m1, *m2, *m3, err[256];
+	size_t l1, l2, l3;
+
+	snprintf(path, sizeof(path), "%s/arc-%s.pem", tmpdir, type);
+	seal_key(type, path, rec, sizeof(rec));
+	snprintf(zone, sizeof(zone), "sel._domainkey.relay.example %s\n", rec);
+	env_open_records(&env, zone, strlen(zone));
+	sealer = arc_sealer_load(path, "relay.example", "sel", err,
+	    sizeof(err));
+	CHECK(sealer != NULL);
+	if (sealer == NULL) {
+		fprintf(stderr, "%s\n", err);
+		env_close(&env);
+		return;
+	}
+	m1 = seal_message(sealer, msg, strlen(msg), ARC_NONE, &l1, &why);
+	CHECK(m1 != NULL);
+	CHECK(strncmp(m1, "ARC-Seal: i=1; a=", 17) == 0);
+	CHECK(strstr(m1, "cv=none") != NULL);
+	CHECK(strstr(m1, "ARC-Authentication-Results: i=1; relay.example;")
+	    != NULL);
+	CHECK(strstr(m1, "h=from:subject:subject:to") != NULL);
+	verify(&env, m1, l1, 0, 0, &o);
+	CHECK_STR(arc_result_str(o.res.result), "pass");
+	CHECK_INT(o.res.instances, 1);
+	CHECK_STR(o.res.domain, "relay.example");
+
+	m2 = seal_message(sealer, m1, l1, ARC_PASS, &l2, &why);
+	CHECK(m2 != NULL && strncmp(m2, "ARC-Seal: i=2;", 14) == 0);
+	CHECK(strstr(m2, "cv=pass") != NULL);
+	verify(&env, m2, l2, 0, 0, &o);
+	CHECK_STR(arc_result_str(o.res.result), "pass");
+	CHECK_INT(o.res.instances, 2);
+	CHECK_INT(o.res.oldest_pass, 0);
+
+	/* A changed body breaks AMS i=1 and AMS i=2 alike. */
+	m2[l2 - 3] = 'X';
+	verify(&env, m2, l2, 0, 0, &o);
+	CHECK_STR(arc_result_str(o.res.result), "fail");
+
+	/*
+	 * A failed chain: section 5.1.2, the seal says cv=fail and covers
+	 * only its own set; section 5.2 then fails the chain, and no seal
+	 * follows one with cv=fail.
+	 */
+	m3 = seal_message(sealer, m2, l2, ARC_FAIL, &l3, &why);
+	CHECK(m3 != NULL && strncmp(m3, "ARC-Seal: i=3;", 14) == 0);
+	CHECK(m3 != NULL && strstr(m3, "cv=fail") != NULL);
+	verify(&env, m3, l3, 0, 0, &o);
+	CHECK_STR(arc_result_str(o.res.result), "fail");
+	CHECK_STR(o.res.reason, "ARC-Seal i=3 has cv=fail");
+	why = NULL;
+	free(seal_message(sealer, m3, l3, ARC_FAIL, &l1, &why));
+	CHECK_STR(why, "the chain ended with cv=fail");
+	free(m1);
+	free(m2);
+	free(m3);
+	arc_sealer_free(sealer);
+	env_close(&env);
+}
+
+static void
+seal_chain_rsa(void)
+{
+	seal_chain("RSA");
+}
+
+static void
+seal_chain_ed25519(void)
+{
+	seal_chain("ED25519");
+}
+
+/* RFC 8617 section 4.2.1: 50 sets at most, and the 50th still verifies. */
+static void
+seal_instance_limit(void)
+{
+	char path[128], rec[1600], zone[1800], err[256];
+	const char *why = NULL;
+	struct arc_sealer *sealer;
+	struct outcome o;
+	struct env env;
+	char *msg, *next;
+	size_t len, i;
+
+	snprintf(path, sizeof(path), "%s/arc-limit.pem", tmpdir);
+	seal_key("ED25519", path, rec, sizeof(rec));
+	snprintf(zone, sizeof(zone), "s2._domainkey.relay.example %s\n", rec);
+	env_open_records(&env, zone, strlen(zone));
+	sealer = arc_sealer_load(path, "relay.example", "s2", err,
+	    sizeof(err));
+	msg = strdup("From: a@sender.example\r\n\r\nbody\r\n");
+	len = strlen(msg);
+	for (i = 1; i <= 50 && msg != NULL; i++) {
+		next = seal_message(sealer, msg, len,
+		    i == 1 ? ARC_NONE : ARC_PASS, &len, &why);
+		free(msg);
+		msg = next;
+	}
+	CHECK(msg != NULL);
+	if (msg != NULL) {
+		verify(&env, msg, len, 0, 0, &o);
+		CHECK_STR(arc_result_str(o.res.result), "pass");
+		CHECK_INT(o.res.instances, 50);
+		CHECK(seal_message(sealer, msg, len, ARC_PASS, &len, &why) ==
+		    NULL);
+		CHECK_STR(why, "the chain has 50 ARC sets already");
+	}
+	free(msg);
+	arc_sealer_free(sealer);
+	env_close(&env);
+}
+
+/* Keys and names the sealer must refuse at start-up. */
+static void
+seal_load_errors(void)
+{
+	char path[128], rec[1600], err[256];
+	EVP_PKEY *weak;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/arc-ok.pem", tmpdir);
+	seal_key("RSA", path, rec, sizeof(rec));
+	CHECK(arc_sealer_load(path, "bad domain", "sel", err,
+	    sizeof(err)) == NULL);
+	CHECK(strstr(err, "is not a domain name") != NULL);
+	CHECK(arc_sealer_load(path, "relay.example", "", err,
+	    sizeof(err)) == NULL);
+	CHECK(arc_sealer_load(path, "relay..example", "sel", err,
+	    sizeof(err)) == NULL);
+	CHECK(arc_sealer_load("/nonexistent/key.pem", "relay.example", "sel",
+	    err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "No such file") != NULL);
+	/* RFC 8301 section 3.2: RSA keys under 1024 bits are not valid. */
+	snprintf(path, sizeof(path), "%s/arc-weak.pem", tmpdir);
+	weak = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)768);
+	fp = fopen(path, "w");
+	PEM_write_PrivateKey(fp, weak, NULL, NULL, 0, NULL, NULL);
+	fclose(fp);
+	EVP_PKEY_free(weak);
+	CHECK(arc_sealer_load(path, "relay.example", "sel", err,
+	    sizeof(err)) == NULL);
+	CHECK(strstr(err, "768 bits") != NULL);
+	snprintf(path, sizeof(path), "%s/arc-text.pem", tmpdir);
+	fp = fopen(path, "w");
+	fputs("not a key\n", fp);
+	fclose(fp);
+	CHECK(arc_sealer_load(path, "relay.example", "sel", err,
+	    sizeof(err)) == NULL);
+	CHECK(strstr(err, "not a PEM private key") != NULL);
+}
+
 static int
 remove_entry(const char *path, const struct stat *st, int flag,
     struct FTW *ftw)
@@ -573,6 +820,10 @@ main(void)
 	RUN(dns_servfail);
 	RUN(chain_structure);
 	RUN(verifier_lifetime);
+	RUN(seal_chain_rsa);
+	RUN(seal_chain_ed25519);
+	RUN(seal_instance_limit);
+	RUN(seal_load_errors);
 	nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 	CHECK_SUMMARY();
 }

@@ -1,0 +1,82 @@
+/*
+ * ARC sealing (RFC 8617 section 5.1).  When the relay forwards a
+ * message it may add its own ARC set on top of it, so that a later
+ * receiver can read the authentication results this relay found, signed
+ * by the relay's domain.  The set is three header fields, written in
+ * this order:
+ *
+ *   ARC-Seal                    i=N, cv=, signs the ARC sets 1 to N
+ *   ARC-Message-Signature       i=N, a DKIM-like signature of the message
+ *   ARC-Authentication-Results  i=N, the relay's Authentication-Results
+ *
+ * The message signature needs the body hash and the results need the
+ * DKIM and DMARC outcomes, so a seal can only be computed after the last
+ * byte.  The router therefore seals only in hold mode, where it keeps
+ * each message in memory until the verdict; see docs/authentication.md.
+ *
+ *   arc_seal_input_init()     before the first byte
+ *   arc_seal_input_update()   message bytes, dot-stuffing removed
+ *   arc_seal()                after the last byte: writes the set
+ *   arc_seal_input_free()
+ *
+ * The input keeps the header section (bounded as in msghdr.h) and one
+ * running body hash; it never keeps the body.
+ */
+#ifndef ROUTER_ARCSEAL_H
+#define ROUTER_ARCSEAL_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "arc.h"
+#include "buf.h"
+#include "dkim.h"
+#include "msghdr.h"
+
+struct arc_sealer;
+
+/*
+ * Load the private key (PEM: RSA of 1024 to 8192 bits, or Ed25519) for
+ * signing as d=domain, s=selector.  Returns NULL with a message in err
+ * when the file cannot be read, holds another kind of key, or the
+ * domain or selector is not a DNS name.
+ */
+struct arc_sealer *arc_sealer_load(const char *keyfile, const char *domain,
+		    const char *selector, char *err, size_t errsz);
+void		 arc_sealer_free(struct arc_sealer *);
+const char	*arc_sealer_domain(const struct arc_sealer *);
+
+struct arc_seal_input {
+	struct msghdr_section	 hdr;
+	struct dkim_body_hash	 body;		/* relaxed, the whole body */
+	int			 in_body;
+	int			 finished;
+};
+
+void		 arc_seal_input_init(struct arc_seal_input *);
+/* Plain message bytes with CRLF line ends and dot-stuffing removed. */
+void		 arc_seal_input_update(struct arc_seal_input *, const char *,
+		    size_t);
+void		 arc_seal_input_free(struct arc_seal_input *);
+
+/*
+ * Append the new ARC set for the message fed to in (which is finished
+ * by this call) to out, each field ending in CRLF.  authres is the
+ * relay's whole Authentication-Results field ("Authentication-Results:
+ * id; ..." with its CRLF); its value becomes the value of the new
+ * ARC-Authentication-Results after "i=N; ".  chain is the result of
+ * verifying the chain the message arrived with; it sets cv=.  now is
+ * the t= value.
+ *
+ * Returns 0, or -1 with a static reason in *why and nothing appended
+ * when the message must not or cannot be sealed: its newest ARC-Seal
+ * says cv=fail (the chain has ended, RFC 8617 section 5.1), it has 50
+ * ARC sets already (section 4.2.1), its header section exceeded the
+ * limits of msghdr.h, or signing failed.
+ */
+int		 arc_seal(const struct arc_sealer *, struct arc_seal_input *in,
+		    const char *authres, size_t authres_len,
+		    enum arc_result chain, time_t now, struct buf *out,
+		    const char **why);
+
+#endif
