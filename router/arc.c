@@ -525,6 +525,7 @@ arc_evaluate(struct arc_verifier *v)
 			return;
 		}
 	v->res.oldest_pass = arc_oldest_pass(v, n);
+	msghdr_value(&v->hdr, v->sets[n]->aar, v->res.aar, sizeof(v->res.aar));
 	arc_settle(v, ARC_PASS, "%s", "");
 }
 

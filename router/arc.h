@@ -31,6 +31,8 @@
 #define ARC_INSTANCE_MAX	50
 /* Body hashes per message, for the ARC-Message-Signatures checked. */
 #define ARC_BODY_HASHES		8
+/* Bytes kept of the newest ARC-Authentication-Results value. */
+#define ARC_AAR_MAX		1024
 
 /*
  * Chain validation status.  There is no temporary error: RFC 8617
@@ -53,6 +55,12 @@ struct arc_chain_result {
 	 */
 	unsigned	 oldest_pass;
 	char		 domain[DKIM_DOMAIN_MAX + 1];	/* d= of the newest seal */
+	/*
+	 * With pass: the unfolded value of the newest
+	 * ARC-Authentication-Results, truncated to fit, for a local policy
+	 * that trusts the sealer's results (RFC 8617 section 7.2).
+	 */
+	char		 aar[ARC_AAR_MAX];
 };
 
 /* Called once per verifier; the result is valid only during the call. */

@@ -130,7 +130,7 @@ arc_sealer_load(const char *keyfile, const char *domain, const char *selector,
 	switch (EVP_PKEY_get_base_id(key)) {
 	case EVP_PKEY_RSA:
 		bits = EVP_PKEY_get_bits(key);
-		/* RFC 8301 section 3.2: verifiers refuse keys under 1024 bits. */
+		/* RFC 8301 section 3.2: verifiers reject keys under 1024 bits. */
 		if (bits < 1024 || EVP_PKEY_get_size(key) > DKIM_SIG_BYTES_MAX) {
 			snprintf(err, errsz, "%s: RSA key of %d bits; 1024 to "
 			    "8192 bits are usable", keyfile, bits);

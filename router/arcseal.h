@@ -38,7 +38,7 @@ struct arc_sealer;
 /*
  * Load the private key (PEM: RSA of 1024 to 8192 bits, or Ed25519) for
  * signing as d=domain, s=selector.  Returns NULL with a message in err
- * when the file cannot be read, holds another kind of key, or the
+ * when the file cannot be read, contains another kind of key, or the
  * domain or selector is not a DNS name.
  */
 struct arc_sealer *arc_sealer_load(const char *keyfile, const char *domain,
@@ -70,7 +70,7 @@ void		 arc_seal_input_free(struct arc_seal_input *);
  *
  * Returns 0, or -1 with a static reason in *why and nothing appended
  * when the message must not or cannot be sealed: its newest ARC-Seal
- * says cv=fail (the chain has ended, RFC 8617 section 5.1), it has 50
+ * has cv=fail (the chain has ended, RFC 8617 section 5.1), it has 50
  * ARC sets already (section 4.2.1), its header section exceeded the
  * limits of msghdr.h, or signing failed.
  */

@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "arc.h"
+#include "arcseal.h"
 #include "auth.h"
 #include "authres.h"
 #include "dkim.h"
@@ -24,6 +27,9 @@
 
 #define AUTH_SPF_TIMEOUT	20.	/* RFC 7208 section 4.6.4: at least 20 s */
 #define AUTH_FROM_FIELDS_MAX	8
+/* DKIM results written into Authentication-Results; the log has all. */
+#define AUTH_HEADER_DKIM_MAX	8
+#define AUTH_HEADER_MAX		4096
 
 struct auth_ctx {
 	struct ev_loop		*loop;
@@ -54,6 +60,9 @@ struct auth_txn {
 	struct arc_verifier	*arc;
 	struct arc_chain_result	 arc_res;
 	int			 arc_ran;
+	struct arc_seal_input	*seal;		/* with a sealer only */
+	/* A trusted sealer's results overrode a failure here. */
+	int			 arc_override;
 
 	struct dmarc_check	*dmarc;
 	struct dmarc_result	 dmarc_res;
@@ -64,6 +73,7 @@ struct auth_txn {
 	void			*arg;
 	ev_timer		 defer;		/* runs a callback from the loop */
 	struct auth_verdict	 verdict;
+	int			 decided;	/* verdict and results final */
 };
 
 struct auth_ctx *
@@ -175,6 +185,10 @@ auth_txn_free(struct auth_txn *t)
 		dkim_verifier_free(t->dkim);
 	if (t->arc != NULL)
 		arc_verifier_free(t->arc);
+	if (t->seal != NULL) {
+		arc_seal_input_free(t->seal);
+		free(t->seal);
+	}
 	ev_timer_stop(t->ctx->loop, &t->spf_timer);
 	ev_timer_stop(t->ctx->loop, &t->defer);
 	free(t->dkim_res);
@@ -196,6 +210,100 @@ auth_wait_spf(struct auth_txn *t, void (*cb)(void *), void *arg)
 		ev_timer_start(t->ctx->loop, &t->defer);
 }
 
+/* The SPF result as an RFC 8601 result with its identity. */
+static void
+auth_item_spf(const struct auth_txn *t, struct authres_item *item)
+{
+	item->method = "spf";
+	item->result = spf_result_str(t->spf_out.result);
+	item->nprops = 1;
+	if (t->sender[0] != '\0') {
+		item->props[0].name = "smtp.mailfrom";
+		item->props[0].value = t->sender;
+	} else {
+		item->props[0].name = "smtp.helo";
+		item->props[0].value = t->helo;
+	}
+}
+
+/*
+ * Every result once the verdict is known (RFC 8601 section 2.7: dkim
+ * with header.d, header.s and header.b of RFC 6008; dmarc with
+ * header.from, RFC 7489 section 11.2; arc with smtp.remote-ip and
+ * header.oldest-pass, RFC 8617 section 10.1).  Returns the item count.
+ */
+static size_t
+auth_items_all(const struct auth_txn *t, struct authres_item *items,
+    char *oldest, size_t oldestsz)
+{
+	const struct dkim_sig_result *r;
+	struct authres_item *it;
+	size_t n = 0, i;
+
+	auth_item_spf(t, &items[n++]);
+	for (i = 0; i < t->ndkim && i < AUTH_HEADER_DKIM_MAX; i++) {
+		r = &t->dkim_res[i];
+		it = &items[n++];
+		it->method = "dkim";
+		it->result = dkim_result_str(r->result);
+		if (r->testing)
+			it->reason = "key in test mode (t=y)";
+		else if (r->result != DKIM_PASS)
+			it->reason = r->reason;
+		it->props[it->nprops].name = "header.d";
+		it->props[it->nprops++].value = r->domain;
+		it->props[it->nprops].name = "header.s";
+		it->props[it->nprops++].value = r->selector;
+		if (r->b_prefix[0] != '\0') {
+			it->props[it->nprops].name = "header.b";
+			it->props[it->nprops++].value = r->b_prefix;
+		}
+	}
+	if (t->ndkim == 0) {
+		items[n].method = "dkim";
+		items[n++].result = "none";
+	}
+	it = &items[n++];
+	it->method = "dmarc";
+	if (t->dmarc_ran) {
+		it->result = dmarc_status_str(t->dmarc_res.status);
+		it->props[it->nprops].name = "header.from";
+		it->props[it->nprops++].value = t->dmarc_res.from_domain;
+	} else
+		it->result = t->from_domain[0] != '\0' ? "permerror" : "none";
+	if (t->arc_override)
+		it->reason = "failure overridden by a trusted ARC sealer";
+	it = &items[n++];
+	it->method = "arc";
+	it->result = t->arc_ran ? arc_result_str(t->arc_res.result) : "none";
+	if (t->arc_ran && t->arc_res.result == ARC_FAIL)
+		it->reason = t->arc_res.reason;
+	it->props[it->nprops].name = "smtp.remote-ip";
+	it->props[it->nprops++].value = t->ip;
+	if (t->arc_ran && t->arc_res.result == ARC_PASS &&
+	    t->arc_res.oldest_pass > 0) {
+		snprintf(oldest, oldestsz, "%u", t->arc_res.oldest_pass);
+		it->props[it->nprops].name = "header.oldest-pass";
+		it->props[it->nprops++].value = oldest;
+	}
+	return n;
+}
+
+/* The header field with every result, whether or not it is added. */
+static size_t
+auth_header_all(const struct auth_txn *t, char *out, size_t outsz)
+{
+	struct authres_item items[AUTH_HEADER_DKIM_MAX + 3];
+	char oldest[16];
+	size_t n;
+	int len;
+
+	memset(items, 0, sizeof(items));
+	n = auth_items_all(t, items, oldest, sizeof(oldest));
+	len = authres_format(out, outsz, t->ctx->hostname, items, n);
+	return len > 0 ? (size_t)len : 0;
+}
+
 size_t
 auth_header(const struct auth_txn *t, char *out, size_t outsz)
 {
@@ -204,19 +312,33 @@ auth_header(const struct auth_txn *t, char *out, size_t outsz)
 
 	if (!t->ctx->policy.add_header || !t->spf_done)
 		return 0;
+	if (t->decided)
+		return auth_header_all(t, out, outsz);
 	memset(&item, 0, sizeof(item));
-	item.method = "spf";
-	item.result = spf_result_str(t->spf_out.result);
-	item.nprops = 1;
-	if (t->sender[0] != '\0') {
-		item.props[0].name = "smtp.mailfrom";
-		item.props[0].value = t->sender;
-	} else {
-		item.props[0].name = "smtp.helo";
-		item.props[0].value = t->helo;
-	}
+	auth_item_spf(t, &item);
 	n = authres_format(out, outsz, t->ctx->hostname, &item, 1);
 	return n > 0 ? (size_t)n : 0;
+}
+
+int
+auth_seal(struct auth_txn *t, struct buf *out, const char **why)
+{
+	char hdr[AUTH_HEADER_MAX];
+	size_t n;
+
+	if (t->ctx->policy.sealer == NULL || t->seal == NULL)
+		return 0;
+	if (!t->decided || t->verdict.reject)
+		fatal_invariant("ARC seal before an accepting verdict");
+	if ((n = auth_header_all(t, hdr, sizeof(hdr))) == 0) {
+		*why = "results do not fit a header field";
+		return -1;
+	}
+	if (arc_seal(t->ctx->policy.sealer, t->seal, hdr, n,
+	    t->arc_ran ? t->arc_res.result : ARC_NONE, time(NULL), out,
+	    why) < 0)
+		return -1;
+	return 1;
 }
 
 /* ---- DKIM ---- */
@@ -228,6 +350,10 @@ auth_verifiers_start(struct auth_txn *t)
 		t->dkim = dkim_verifier_new(t->ctx->dns, t->ctx->loop, NULL);
 	if (t->arc == NULL)
 		t->arc = arc_verifier_new(t->ctx->dns, t->ctx->loop, 0);
+	if (t->seal == NULL && t->ctx->policy.sealer != NULL) {
+		t->seal = xmalloc(sizeof(*t->seal));
+		arc_seal_input_init(t->seal);
+	}
 }
 
 static void
@@ -235,6 +361,8 @@ auth_feed(struct auth_txn *t, const char *data, size_t len)
 {
 	dkim_verifier_update(t->dkim, data, len);
 	arc_verifier_update(t->arc, data, len);
+	if (t->seal != NULL)
+		arc_seal_input_update(t->seal, data, len);
 }
 
 void
@@ -299,6 +427,48 @@ auth_reject(struct auth_txn *t, const char *enhanced, const char *fmt,
 	snprintf(t->verdict.text, sizeof(t->verdict.text), fmt, arg);
 }
 
+/*
+ * Non-zero when a sealer the operator trusts vouches for the message
+ * (RFC 8617 section 7.2 leaves this to local policy): the chain passes,
+ * the newest ARC-Seal has a trusted d=, and that hop's
+ * ARC-Authentication-Results record dmarc=pass, or with dmarc_only
+ * unset also spf=pass or dkim=pass.
+ */
+static int
+auth_arc_vouches(const struct auth_txn *t, int dmarc_only)
+{
+	static const char *const methods[] = { "dmarc", "spf", "dkim" };
+	const struct auth_policy *p = &t->ctx->policy;
+	char result[16];
+	size_t i;
+
+	if (!t->arc_ran || t->arc_res.result != ARC_PASS)
+		return 0;
+	for (i = 0; i < p->narc_trusted; i++)
+		if (strcasecmp(p->arc_trusted[i], t->arc_res.domain) == 0)
+			break;
+	if (i == p->narc_trusted)
+		return 0;
+	for (i = 0; i < (dmarc_only ? 1 : 3); i++)
+		if (authres_find_result(t->arc_res.aar, methods[i], result,
+		    sizeof(result)) && strcmp(result, "pass") == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Returns non-zero when a rejecting rule is overridden by a trusted
+ * sealer, and records that for the results.
+ */
+static int
+auth_overridden(struct auth_txn *t, int dmarc_only)
+{
+	if (!auth_arc_vouches(t, dmarc_only))
+		return 0;
+	t->arc_override = 1;
+	return 1;
+}
+
 /* Apply the operator's policy to the results. */
 static void
 auth_decide(struct auth_txn *t)
@@ -320,20 +490,20 @@ auth_decide(struct auth_txn *t)
 	    ((d->policy == DMARC_POLICY_REJECT &&
 	    p->dmarc_reject == AUTH_REJECT) ||
 	    (d->policy == DMARC_POLICY_QUARANTINE &&
-	    p->dmarc_quarantine == AUTH_REJECT))) {
+	    p->dmarc_quarantine == AUTH_REJECT)) && !auth_overridden(t, 1)) {
 		auth_reject(t, "5.7.1", "Message rejected: it fails the DMARC "
 		    "policy of %s", d->from_domain);
 		return;
 	}
 	if (t->spf_out.result == SPF_FAIL && !dkim_aligned &&
-	    p->spf_fail == AUTH_REJECT) {
+	    p->spf_fail == AUTH_REJECT && !auth_overridden(t, 0)) {
 		/* RFC 7372 section 3.2: 5.7.23 for an SPF failure. */
 		auth_reject(t, "5.7.23", "SPF check failed for %s",
 		    t->spf_out.domain);
 		return;
 	}
 	if (t->spf_out.result != SPF_PASS && !dkim_pass &&
-	    p->unauthenticated == AUTH_REJECT)
+	    p->unauthenticated == AUTH_REJECT && !auth_overridden(t, 0))
 		auth_reject(t, "5.7.26", "Message rejected: %s",
 		    "neither SPF nor DKIM authenticates the sender");
 }
@@ -342,10 +512,16 @@ static void
 auth_done(struct auth_txn *t)
 {
 	auth_cb *cb = t->cb;
+	size_t n;
 
 	auth_summary(t);
 	if (!t->verdict.reject)
 		auth_decide(t);
+	n = strlen(t->verdict.summary);
+	if (t->arc_override)
+		snprintf(t->verdict.summary + n, sizeof(t->verdict.summary) - n,
+		    " arc-override=%s", t->arc_res.domain);
+	t->decided = 1;
 	t->cb = NULL;
 	cb(t->arg, &t->verdict);
 }
@@ -421,9 +597,8 @@ auth_dkim_cb(void *arg, const struct dkim_sig_result *results, size_t count)
 }
 
 /*
- * The ARC chain (RFC 8617) is verified and logged.  NOTE: it does not
- * change the verdict; a local policy that trusts some sealers' chains
- * (RFC 8617 section 7.2) is not built.
+ * The ARC chain (RFC 8617) is verified; a passing chain from a trusted
+ * sealer may override a failure in auth_decide().
  */
 static void
 auth_arc_cb(void *arg, const struct arc_chain_result *res)

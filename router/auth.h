@@ -6,9 +6,11 @@
  * every chunk of message data, and at the final dot, and holds the dot
  * back until the verdict is known.
  *
- * Because the message streams, the Authentication-Results header that
- * goes out in front of it can only carry what is known before the data:
- * the SPF result.  DKIM and DMARC are still verified and enforced.
+ * While the message streams, the Authentication-Results header that goes
+ * out in front of it can only carry what is known before the data: the
+ * SPF result.  DKIM and DMARC are still verified and enforced.  In hold
+ * mode the router keeps the message until the verdict, and the header
+ * carries every result; only then can an ARC set be added (arcseal.h).
  */
 #ifndef ROUTER_AUTH_H
 #define ROUTER_AUTH_H
@@ -17,8 +19,13 @@
 
 #include <ev.h>
 
+struct arc_sealer;
+struct buf;
 struct dns_ctx;
 struct psl;
+
+/* Trusted ARC sealers, at most. */
+#define AUTH_ARC_TRUSTED_MAX	32
 
 enum auth_action {
 	AUTH_ACCEPT,
@@ -36,6 +43,14 @@ struct auth_policy {
 	enum auth_action spf_fail;
 	/* Neither SPF nor any DKIM signature passed. */
 	enum auth_action unauthenticated;
+	/* Seal with this key (hold mode only); NULL for no sealing. */
+	const struct arc_sealer *sealer;
+	/*
+	 * Domains (d= of the newest ARC-Seal) whose passing chain may
+	 * override a failure here when their results say pass.
+	 */
+	const char	*arc_trusted[AUTH_ARC_TRUSTED_MAX];
+	size_t		 narc_trusted;
 };
 
 struct auth_ctx;
@@ -79,10 +94,20 @@ void		 auth_wait_spf(struct auth_txn *, void (*cb)(void *), void *);
 int		 auth_spf_done(const struct auth_txn *);
 
 /*
- * Write the Authentication-Results header field (with CRLF) into out.
- * Returns its length, or 0 when there is none to add.
+ * Write the Authentication-Results header field (with CRLF) into out:
+ * the SPF result before the verdict, every result after it.  Returns its
+ * length, or 0 when there is none to add.
  */
 size_t		 auth_header(const struct auth_txn *, char *out, size_t outsz);
+
+/*
+ * After an accepting verdict, append the relay's ARC set (ARC-Seal,
+ * ARC-Message-Signature, ARC-Authentication-Results) to out when the
+ * policy has a sealer.  Returns 1 when a set was added, 0 when there is
+ * no sealer, and -1 with a static reason in *why when arc_seal() did
+ * not seal the message.
+ */
+int		 auth_seal(struct auth_txn *, struct buf *out, const char **why);
 
 /* Message data as it goes out: dot-stuffed, CRLF lines, end marker not included. */
 void		 auth_data(struct auth_txn *, const char *data, size_t len);

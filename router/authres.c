@@ -6,8 +6,10 @@
  * The grammar is RFC 8601 section 2.2; "value" is the token or
  * quoted-string of RFC 2045.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "authres.h"
 
@@ -309,4 +311,85 @@ authres_format(char *out, size_t outsz, const char *authserv_id,
 		return -1;
 	}
 	return (int)w.len;
+}
+
+/* ---- reading results ---- */
+
+/*
+ * Copy the value without comments into out, one space for each comment.
+ * Semicolons inside quoted strings become spaces, so that splitting at
+ * ';' finds only the separators of resinfo.
+ */
+static void
+authres_strip(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+	int depth = 0, quoted = 0;
+
+	for (; *in != '\0' && n + 1 < size; in++) {
+		if (quoted) {
+			if (*in == '\\' && in[1] != '\0')
+				in++;
+			else if (*in == '"')
+				quoted = 0;
+			out[n++] = *in == ';' ? ' ' : *in;
+		} else if (depth > 0) {
+			if (*in == '\\' && in[1] != '\0')
+				in++;
+			else if (*in == '(')
+				depth++;
+			else if (*in == ')' && --depth == 0)
+				out[n++] = ' ';
+		} else if (*in == '(') {
+			depth = 1;
+		} else {
+			if (*in == '"')
+				quoted = 1;
+			out[n++] = *in;
+		}
+	}
+	out[n] = '\0';
+}
+
+int
+authres_find_result(const char *value, const char *method, char *result,
+    size_t size)
+{
+	char text[2048], *seg, *p, *save = NULL;
+	size_t mlen = strlen(method), n, i;
+
+	authres_strip(value, text, sizeof(text));
+	for (seg = strtok_r(text, ";", &save); seg != NULL;
+	    seg = strtok_r(NULL, ";", &save)) {
+		for (p = seg; *p == ' ' || *p == '\t'; p++)
+			;
+		if (strncasecmp(p, method, mlen) != 0)
+			continue;
+		p += mlen;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '/') {	/* a method version */
+			for (p++; *p == ' ' || *p == '\t' ||
+			    isdigit((unsigned char)*p); p++)
+				;
+		}
+		if (*p++ != '=')
+			continue;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		for (n = 0; authres_is_ldh(p[n]); n++)
+			;
+		if (n == 0)
+			continue;
+		if (n >= size) {
+			if (size > 0)
+				result[0] = '\0';
+			return 1;
+		}
+		for (i = 0; i < n; i++)
+			result[i] = (char)tolower((unsigned char)p[i]);
+		result[n] = '\0';
+		return 1;
+	}
+	return 0;
 }

@@ -59,4 +59,15 @@ int		 authres_format(char *out, size_t outsz,
 		    const char *authserv_id, const struct authres_item *items,
 		    size_t n);
 
+/*
+ * Find the first result for method in an unfolded Authentication-Results
+ * or ARC-Authentication-Results value ("id; spf=pass ...; dmarc=fail
+ * ...") and copy its result keyword, lower-cased, into result.  Comments,
+ * quoted strings and a method version ("dkim/1=pass") are handled as RFC
+ * 8601 section 2.2 allows.  Returns 1 when found, 0 when not, and an
+ * empty result for a keyword that does not fit.
+ */
+int		 authres_find_result(const char *value, const char *method,
+		    char *result, size_t size);
+
 #endif

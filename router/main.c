@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "arcseal.h"
 #include "auth.h"
 #include "dns.h"
 #include "dnssec.h"
@@ -91,6 +92,10 @@ struct options {
 	struct auth_policy auth;
 	const char	*psl_file;
 	const char	*postmaster;
+	int		 hold;
+	const char	*arc_key;
+	const char	*arc_domain;
+	const char	*arc_selector;
 };
 
 static void
@@ -107,7 +112,9 @@ usage(FILE *out)
 "              [--dnssec validate|require] [--no-auth-checks]\n"
 "              [--no-authentication-results] [--psl FILE]\n"
 "              [--dmarc-reject ACTION] [--dmarc-quarantine ACTION]\n"
-"              [--spf-fail ACTION] [--unauthenticated ACTION]\n"
+"              [--spf-fail ACTION] [--unauthenticated ACTION] [--hold]\n"
+"              [--arc-key FILE --arc-domain DOMAIN --arc-selector NAME]\n"
+"              [--arc-trusted-sealer DOMAIN]...\n"
 "              [--postmaster ADDRESS] [--log-addresses] [-v]\n"
 "\n"
 "  --listen ADDR:PORT     address to accept SMTP on (repeatable; IPv6 as [::1]:25)\n"
@@ -155,6 +162,18 @@ usage(FILE *out)
 "  --unauthenticated ACTION\n"
 "                         \"accept\" (default) or \"reject\" mail that\n"
 "                         passes neither SPF nor DKIM\n"
+"  --hold                 keep each message in memory (up to --max-size) until\n"
+"                         it is authenticated, so that Authentication-Results\n"
+"                         carries the DKIM, DMARC and ARC results too\n"
+"  --arc-key FILE         PEM private key (RSA or Ed25519) to ARC-seal\n"
+"                         forwarded mail with; implies --hold\n"
+"  --arc-domain DOMAIN    d= of the ARC seal (with --arc-key)\n"
+"  --arc-selector NAME    s= of the ARC seal; the public key is published at\n"
+"                         NAME._domainkey.DOMAIN (with --arc-key)\n"
+"  --arc-trusted-sealer DOMAIN\n"
+"                         accept mail that fails a check here when its ARC\n"
+"                         chain passes, its newest seal is from DOMAIN and\n"
+"                         that seal's results say pass (repeatable)\n"
 "  --postmaster ADDRESS   where mail to postmaster of this relay goes\n"
 "  --log-addresses        log mail addresses and client IPs in plain text\n"
 "                         (default: keyed hashes)\n"
@@ -224,6 +243,11 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "dmarc-quarantine", required_argument, NULL, 1004 },
 		{ "spf-fail", required_argument, NULL, 1005 },
 		{ "unauthenticated", required_argument, NULL, 1006 },
+		{ "hold", no_argument, NULL, 1008 },
+		{ "arc-key", required_argument, NULL, 1009 },
+		{ "arc-domain", required_argument, NULL, 1010 },
+		{ "arc-selector", required_argument, NULL, 1011 },
+		{ "arc-trusted-sealer", required_argument, NULL, 1012 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -299,6 +323,21 @@ parse_options(int argc, char **argv, struct options *o)
 		case 1001: o->auth.add_header = 0; break;
 		case 1002: o->psl_file = optarg; break;
 		case 1007: o->postmaster = optarg; break;
+		case 1008: o->hold = 1; break;
+		case 1009: o->arc_key = optarg; break;
+		case 1010: o->arc_domain = optarg; break;
+		case 1011: o->arc_selector = optarg; break;
+		case 1012:
+			if (o->auth.narc_trusted >= AUTH_ARC_TRUSTED_MAX)
+				goto toomany;
+			if (optarg[0] == '\0' || strlen(optarg) > 253) {
+				fprintf(stderr, "router: invalid "
+				    "--arc-trusted-sealer \"%s\": expected a "
+				    "domain name\n", optarg);
+				return -1;
+			}
+			o->auth.arc_trusted[o->auth.narc_trusted++] = optarg;
+			break;
 		case 1003:
 		case 1004:
 		case 1005:
@@ -417,6 +456,19 @@ parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "router: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
+	if ((o->arc_key != NULL) != (o->arc_domain != NULL) ||
+	    (o->arc_key != NULL) != (o->arc_selector != NULL)) {
+		fprintf(stderr, "router: --arc-key, --arc-domain and "
+		    "--arc-selector go together\n");
+		return -1;
+	}
+	if (o->arc_key != NULL)
+		o->hold = 1;	/* a seal needs the whole message */
+	if (o->hold && !o->auth.enabled) {
+		fprintf(stderr, "router: --hold and --arc-key need the "
+		    "authentication checks; remove --no-auth-checks\n");
+		return -1;
+	}
 	return 0;
 toomany:
 	switch (c) {
@@ -424,6 +476,7 @@ toomany:
 	case 'z': name = "zone"; break;
 	case 'k': name = "relay-key"; break;
 	case 'a': name = "trust-anchor"; break;
+	case 1012: name = "arc-trusted-sealer"; break;
 	default: name = "resolver"; break;
 	}
 	fprintf(stderr, "router: too many --%s options\n", name);
@@ -875,6 +928,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.max_sessions = o->max_sessions;
 	wk.cfg.max_per_ip = o->max_per_ip;
 	wk.cfg.normalize_bare_eol = o->normalize_bare_eol;
+	wk.cfg.hold = o->hold;
 	wk.cfg.client.hostname = o->hostname;
 	wk.cfg.client.port = o->smtp_port;
 	wk.cfg.client.connect_timeout = 30.;
@@ -1059,6 +1113,12 @@ main(int argc, char **argv)
 		return 1;
 	if (check_anchors(&o) < 0 || check_dns(&o) < 0)
 		return 1;
+	/* Loaded as root, before privileges are dropped; kept until exit. */
+	if (o.arc_key != NULL && (o.auth.sealer = arc_sealer_load(o.arc_key,
+	    o.arc_domain, o.arc_selector, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "router: --arc-key: %s\n", err);
+		return 1;
+	}
 	raise_fd_limit(&o);
 	/* Loaded once: the workers share the pages until they write. */
 	if (o.auth.enabled && (worker_psl = psl_load(o.psl_file, 0, err,
@@ -1080,8 +1140,9 @@ main(int argc, char **argv)
 	for (i = 0; i < o.nlisten; i++)
 		log_notice("event=listen address=%s", o.listen[i]);
 	log_notice("event=start hostname=%s srs-domain=%s relay-kid=%08x "
-	    "workers=%ld", o.hostname, worker_srs.domain, worker_keys[0].kid,
-	    o.workers);
+	    "workers=%ld hold=%s arc-seal=%s", o.hostname, worker_srs.domain,
+	    worker_keys[0].kid, o.workers, o.hold ? "yes" : "no",
+	    o.auth.sealer != NULL ? arc_sealer_domain(o.auth.sealer) : "no");
 	if (o.workers == 1)
 		return worker_run(&o, fds[0], o.nlisten);
 	return supervise(&o, fds);

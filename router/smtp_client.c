@@ -791,6 +791,7 @@ sc_flush(struct smtp_client *c)
 	size_t n;
 	int progress = 0;
 
+again:
 	c->write_wants_read = 0;
 	while (buf_avail(&c->out) > 0) {
 		io = sc_transport_write(c, &n, err, sizeof(err));
@@ -811,7 +812,18 @@ sc_flush(struct smtp_client *c)
 		ev_io_stop(c->loop, &c->write_w);
 	if (progress) {
 		sc_timer_update(c);
-		sc_check_drain(c);
+		if (!sc_check_drain(c) || c->fd == -1)
+			return;
+		/*
+		 * The DRAIN callback may have written more.  A prepare watcher
+		 * started from inside its own callback would run only after
+		 * the loop has blocked, so write it now.
+		 */
+		if (buf_avail(&c->out) > 0 && !ev_is_active(&c->write_w)) {
+			ev_prepare_stop(c->loop, &c->flush_w);
+			progress = 0;
+			goto again;
+		}
 	}
 }
 

@@ -72,6 +72,8 @@ sess_txn_reset(struct smtp_session *s, int abort)
 	s->nrcpt_tried = s->nrcpt_ok = s->nrcpt_drop = 0;
 	s->too_big = 0;
 	s->upstream_lost = 0;
+	buf_free(&s->held_head);
+	buf_free(&s->held);
 }
 
 static struct upstream *
@@ -341,10 +343,11 @@ sess_protocol(const struct smtp_session *s)
 	return s->ssl != NULL ? "ESMTPS" : "ESMTP";
 }
 
-static void
-sess_write_received(struct smtp_session *s, struct upstream *up)
+/* Format the Received field (RFC 5321 section 4.4) into out; 0 if none. */
+static size_t
+sess_received(struct smtp_session *s, char *out, size_t outsz)
 {
-	char hdr[1024], date[64];
+	char date[64];
 	time_t now = time(NULL);
 	struct tm tm;
 	int n;
@@ -352,30 +355,33 @@ sess_write_received(struct smtp_session *s, struct upstream *up)
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	if (s->nrcpt_ok + s->nrcpt_drop == 1)
-		n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])\r\n"
+		n = snprintf(out, outsz, "Received: from %s ([%s])\r\n"
 		    "\tby %s with %s id %s\r\n\tfor <%s>; %s\r\n", s->helo,
 		    s->peer_ip, s->cfg->hostname, sess_protocol(s),
 		    s->id, s->first_rcpt, date);
 	else
-		n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])\r\n"
+		n = snprintf(out, outsz, "Received: from %s ([%s])\r\n"
 		    "\tby %s with %s id %s; %s\r\n", s->helo, s->peer_ip,
 		    s->cfg->hostname, sess_protocol(s), s->id, date);
-	if (n > 0 && (size_t)n < sizeof(hdr))
-		smtp_client_write(up->client, hdr, (size_t)n);
+	return n > 0 && (size_t)n < outsz ? (size_t)n : 0;
 }
 
-/* Prepend Authentication-Results (RFC 8601 section 5) for a destination. */
+/*
+ * Write the fields added in front of the message to a destination:
+ * Authentication-Results (RFC 8601 section 5) above Received.
+ */
 static void
-sess_write_authres(struct smtp_session *s, struct upstream *up)
+sess_write_head(struct smtp_session *s, struct upstream *up)
 {
-	char hdr[1024];
+	char hdr[4096];
 	size_t n;
 
 	if (s->auth != NULL &&
 	    (n = auth_header(s->auth, hdr, sizeof(hdr))) > 0)
 		smtp_client_write(up->client, hdr, n);
+	if ((n = sess_received(s, hdr, sizeof(hdr))) > 0)
+		smtp_client_write(up->client, hdr, n);
 }
-
 
 void
 sess_spf_ready(void *arg)
@@ -412,9 +418,17 @@ sess_data_check_ready(struct smtp_session *s)
 		sess_process(s);
 		return;
 	}
-	for (i = 0; i < s->nups; i++) {
-		sess_write_authres(s, s->ups[i]);
-		sess_write_received(s, s->ups[i]);
+	if (s->cfg->hold) {
+		/*
+		 * The data as it goes out is at most twice the message bytes
+		 * (dot-stuffing, bare LF made CRLF), and one chunk may pass
+		 * the limit before the upstreams are closed.
+		 */
+		buf_init(&s->held, 2 * s->cfg->max_size +
+		    DATA_SCAN_OUT(SMTP_IN_CAP));
+	} else {
+		for (i = 0; i < s->nups; i++)
+			sess_write_head(s, s->ups[i]);
 	}
 	data_scan_init(&s->scan);
 	s->data_started = ev_now(s->loop);
@@ -489,6 +503,105 @@ sess_send_dots(struct smtp_session *s)
 	}
 }
 
+/* Bytes handed to a destination's buffer at a time in hold mode. */
+#define SMTP_RELEASE_PIECE	(64 * 1024)
+
+/*
+ * Hold mode: write the fields added in front of the message and the held
+ * data to every destination, as far as each one's buffer allows, and
+ * send the dots once all of it is written.  Runs again on each DRAIN.
+ */
+static void
+sess_release_pump(struct smtp_session *s)
+{
+	const struct buf *part;
+	size_t i, total, at, n;
+	struct upstream *up;
+	int done = 1;
+
+	if (s->state != SMTP_S_RELEASE)
+		return;
+	if (s->upstream_lost) {
+		sess_reply_lost(s);
+		sess_message_refused(s);
+		sess_process(s);
+		return;
+	}
+	total = buf_avail(&s->held_head) + buf_avail(&s->held);
+	for (i = 0; i < s->nups; i++) {
+		up = s->ups[i];
+		while (!up->blocked && up->sent < total) {
+			at = up->sent;
+			part = &s->held_head;
+			if (at >= buf_avail(part)) {
+				at -= buf_avail(part);
+				part = &s->held;
+			}
+			n = buf_avail(part) - at;
+			if (n > SMTP_RELEASE_PIECE)
+				n = SMTP_RELEASE_PIECE;
+			if (smtp_client_write(up->client, buf_head(part) + at,
+			    n) == 0)
+				up->blocked = 1;
+			up->sent += n;
+		}
+		if (up->sent < total)
+			done = 0;
+	}
+	if (done) {
+		buf_free(&s->held);
+		sess_send_dots(s);
+	}
+}
+
+/*
+ * Hold mode, after an accepting verdict: put the relay's ARC set,
+ * Authentication-Results with every result, and Received in front of the
+ * held message, then release it.
+ */
+static void
+sess_release(struct smtp_session *s)
+{
+	char hdr[4096];
+	const char *why = NULL;
+	size_t i, n;
+
+	buf_init(&s->held_head, 64 * 1024);
+	if (s->auth != NULL) {
+		n = strlen(s->auth_summary);
+		switch (auth_seal(s->auth, &s->held_head, &why)) {
+		case 1:
+			snprintf(s->auth_summary + n,
+			    sizeof(s->auth_summary) - n, " arc-sealed=yes");
+			break;
+		case -1:
+			log_info("sid=%s event=arc-seal result=skipped "
+			    "reason=\"%s\"", s->id, why);
+			snprintf(s->auth_summary + n,
+			    sizeof(s->auth_summary) - n, " arc-sealed=no");
+			break;
+		}
+		if ((n = auth_header(s->auth, hdr, sizeof(hdr))) > 0)
+			buf_append(&s->held_head, hdr, n);
+	}
+	if ((n = sess_received(s, hdr, sizeof(hdr))) > 0)
+		buf_append(&s->held_head, hdr, n);
+	for (i = 0; i < s->nups; i++)
+		s->ups[i]->sent = 0;
+	sess_set_state(s, SMTP_S_RELEASE);
+	sess_release_pump(s);
+}
+
+/* The message may go: release it in hold mode, else send the dots. */
+static void
+sess_deliver(struct smtp_session *s)
+{
+	if (s->cfg->hold)
+		sess_release(s);
+	else
+		sess_send_dots(s);
+}
+
 /*
  * The authentication verdict: refuse the message before any destination
  * has the final dot (RFC 7489 section 6.6.2 prefers rejection during the
@@ -511,7 +624,7 @@ sess_auth_done(void *arg, const struct auth_verdict *v)
 		sess_reply_lost(s);
 		sess_message_refused(s);
 	} else {
-		sess_send_dots(s);
+		sess_deliver(s);
 		return;
 	}
 	sess_process(s);
@@ -561,7 +674,7 @@ sess_data_end(struct smtp_session *s)
 		auth_finish(s->auth, sess_auth_done, s);
 		return;
 	}
-	sess_send_dots(s);
+	sess_deliver(s);
 }
 
 /* Every upstream replied to the final dot: reply to the sender. */
@@ -633,6 +746,14 @@ sess_data_input(struct smtp_session *s)
 	}
 	if (s->auth != NULL && outlen > 0 && s->nups > 0)
 		auth_data(s->auth, chunk, outlen);
+	if (s->cfg->hold) {
+		if (s->nups > 0 && outlen > 0 &&
+		    buf_append(&s->held, chunk, outlen) < 0)
+			fatal_invariant("held message past its bound");
+		if (done)
+			sess_data_end(s);
+		return 1;
+	}
 	for (i = 0; i < s->nups && !s->too_big; i++) {
 		struct upstream *up = s->ups[i];
 
@@ -688,6 +809,10 @@ sess_up_failed(struct smtp_session *s, struct upstream *up,
 	case SMTP_S_AUTH_WAIT:
 		s->upstream_lost = 1;	/* answered with the verdict */
 		break;
+	case SMTP_S_RELEASE:
+		s->upstream_lost = 1;
+		sess_release_pump(s);
+		break;
 	case SMTP_S_END_WAIT:
 		sess_end_check_done(s);
 		break;
@@ -736,7 +861,10 @@ sess_up_event(void *arg, enum smtp_client_event ev, const struct smtp_reply *r)
 		break;
 	case SMTP_CLIENT_DRAIN:
 		up->blocked = 0;
-		sess_process(s);
+		if (s->state == SMTP_S_RELEASE)
+			sess_release_pump(s);
+		else
+			sess_process(s);
 		break;
 	case SMTP_CLIENT_END:
 		up->reply = *r;

@@ -66,6 +66,7 @@ smtp_state_name(enum smtp_state st)
 	case SMTP_S_DATA_WAIT:	return "data-wait";
 	case SMTP_S_DATA:	return "data";
 	case SMTP_S_AUTH_WAIT:	return "auth-wait";
+	case SMTP_S_RELEASE:	return "release";
 	case SMTP_S_END_WAIT:	return "end-wait";
 	case SMTP_S_TLS_HANDSHAKE: return "tls-handshake";
 	case SMTP_S_CLOSING:	return "closing";
@@ -723,7 +724,7 @@ sess_waiting(const struct smtp_session *s)
 {
 	return s->state == SMTP_S_RCPT_WAIT || s->state == SMTP_S_DATA_WAIT ||
 	    s->state == SMTP_S_END_WAIT || s->state == SMTP_S_TLS_HANDSHAKE ||
-	    s->state == SMTP_S_AUTH_WAIT ||
+	    s->state == SMTP_S_AUTH_WAIT || s->state == SMTP_S_RELEASE ||
 	    s->state == SMTP_S_CLOSING;
 }
 

@@ -30,6 +30,8 @@ struct smtp_server_config {
 	size_t			 max_sessions;	/* per worker, 0: no limit */
 	size_t			 max_per_ip;	/* per client address and worker */
 	int			 normalize_bare_eol;	/* else refuse bare CR/LF */
+	/* Keep each message in memory until the verdict (needs auth). */
+	int			 hold;
 	struct smtp_client_config client;
 	const struct srs	*srs;
 	struct route_ctx	*route;

@@ -44,6 +44,7 @@ enum smtp_state {
 	SMTP_S_DATA_WAIT,
 	SMTP_S_DATA,
 	SMTP_S_AUTH_WAIT,
+	SMTP_S_RELEASE,		/* hold mode: the held message goes out */
 	SMTP_S_END_WAIT,
 	SMTP_S_TLS_HANDSHAKE,
 	SMTP_S_CLOSING,
@@ -68,6 +69,7 @@ struct upstream {
 	char			 domain[ADDR_DOMAIN_MAX + 1];
 	size_t			 naccepted;	/* recipients accepted here */
 	int			 blocked;	/* output above high water */
+	size_t			 sent;		/* hold mode: bytes written */
 	struct smtp_reply	 reply;		/* failure, or answer to "." */
 };
 
@@ -134,6 +136,13 @@ struct smtp_session {
 	double			 data_started;	/* ev_now() at the 354 */
 	int			 too_big;
 	int			 upstream_lost;
+	/*
+	 * Hold mode: the header fields added in front of the message, and
+	 * the message data as it goes out (dot-stuffed, without the final
+	 * dot), bounded by the size limit.
+	 */
+	struct buf		 held_head;
+	struct buf		 held;
 };
 
 /* Open sessions per client address, to enforce the per-client limit. */

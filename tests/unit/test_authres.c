@@ -241,6 +241,55 @@ authres_buffer_bounds(void)
 	CHECK_INT(authres_format(small, 0, ID, &item, 1), -1);
 }
 
+/*
+ * Reading results back (RFC 8601 section 2.2): comments, quoted strings,
+ * method versions and case do not hide or fake a result.
+ */
+static void
+authres_find_results(void)
+{
+	static const struct {
+		const char	*value;
+		const char	*method;
+		const char	*want;		/* NULL: not found */
+	} cases[] = {
+		{ "i=1; mx.example; spf=pass smtp.mailfrom=a.example; "
+		    "dmarc=fail header.from=b.example", "dmarc", "fail" },
+		{ "i=1; mx.example; spf=pass smtp.mailfrom=a.example",
+		    "dmarc", NULL },
+		{ "mx.example; DMARC=Pass (p=reject) header.from=b.example",
+		    "dmarc", "pass" },
+		{ "mx.example; dkim/1 = pass header.d=b.example", "dkim",
+		    "pass" },
+		{ "mx.example; spf=fail (dmarc=pass; not really) "
+		    "smtp.mailfrom=x", "dmarc", NULL },
+		{ "mx.example; x-note=\"; dmarc=pass\"; dmarc=fail", "dmarc",
+		    "fail" },
+		{ "mx.example; dkim-adsp=pass; dkim=neutral", "dkim",
+		    "neutral" },
+		{ "mx.example (dmarc=pass); none", "dmarc", NULL },
+		{ "mx.example; dmarc=", "dmarc", NULL },
+	};
+	char result[16];
+	size_t i;
+	int found;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		found = authres_find_result(cases[i].value, cases[i].method,
+		    result, sizeof(result));
+		if (found != (cases[i].want != NULL))
+			fprintf(stderr, "case %zu: \"%s\"\n", i,
+			    cases[i].value);
+		CHECK_INT(found, cases[i].want != NULL);
+		if (found && cases[i].want != NULL)
+			CHECK_STR(result, cases[i].want);
+	}
+	/* A keyword longer than the buffer is found but left empty. */
+	CHECK_INT(authres_find_result("x; dmarc=averyveryverylongresult",
+	    "dmarc", result, 8), 1);
+	CHECK_STR(result, "");
+}
+
 int
 main(void)
 {
@@ -253,5 +302,6 @@ main(void)
 	RUN(authres_authserv_id);
 	RUN(authres_invalid_items);
 	RUN(authres_buffer_bounds);
+	RUN(authres_find_results);
 	CHECK_SUMMARY();
 }
