@@ -131,7 +131,8 @@ arc_sealer_load(const char *keyfile, const char *domain, const char *selector,
 	case EVP_PKEY_RSA:
 		bits = EVP_PKEY_get_bits(key);
 		/* RFC 8301 section 3.2: verifiers reject keys under 1024 bits. */
-		if (bits < 1024 || EVP_PKEY_get_size(key) > DKIM_SIG_BYTES_MAX) {
+		if (bits < 1024 ||
+		    EVP_PKEY_get_size(key) > DKIM_SIG_BYTES_MAX) {
 			snprintf(err, errsz, "%s: RSA key of %d bits; 1024 to "
 			    "8192 bits are usable", keyfile, bits);
 			arc_sealer_free(s);
@@ -397,7 +398,7 @@ arc_seal_ams(const struct arc_sealer *s, struct arc_seal_input *in,
 int
 arc_seal(const struct arc_sealer *s, struct arc_seal_input *in,
     const char *authres, size_t authres_len, enum arc_result chain,
-    time_t now, struct buf *out, const char **why)
+    time_t now, struct buf *out, const char **skip_reason)
 {
 	static const char prefix[] = "Authentication-Results:";
 	struct seal_set sets[ARC_INSTANCE_MAX + 1];
@@ -411,23 +412,23 @@ arc_seal(const struct arc_sealer *s, struct arc_seal_input *in,
 
 	arc_seal_input_finish(in);
 	if (msghdr_overflow(&in->hdr)) {
-		*why = "header section too large to seal";
+		*skip_reason = "header section too large to seal";
 		return -1;
 	}
 	if (authres_len <= sizeof(prefix) - 1 ||
 	    strncasecmp(authres, prefix, sizeof(prefix) - 1) != 0) {
-		*why = "no Authentication-Results to seal";
+		*skip_reason = "no Authentication-Results to seal";
 		return -1;
 	}
 	memset(sets, 0, sizeof(sets));
 	n = arc_seal_collect(&in->hdr, sets, &broken);
 	if (n >= ARC_INSTANCE_MAX) {
-		*why = "the chain has 50 ARC sets already";
+		*skip_reason = "the chain has 50 ARC sets already";
 		return -1;
 	}
 	if (n > 0 && sets[n].count[SEAL_AS] == 1 &&
 	    sets[n].cv == DKIM_CV_FAIL) {
-		*why = "the chain ended with cv=fail";
+		*skip_reason = "the chain ended with cv=fail";
 		return -1;
 	}
 	if (n == 0 && !broken)
@@ -477,6 +478,6 @@ arc_seal(const struct arc_sealer *s, struct arc_seal_input *in,
 	return 0;
 fail:
 	buf_free(&f);
-	*why = "signing failed";
+	*skip_reason = "signing failed";
 	return -1;
 }

@@ -68,8 +68,8 @@ void		 arc_seal_input_free(struct arc_seal_input *);
  * verifying the chain the message arrived with; it sets cv=.  now is
  * the t= value.
  *
- * Returns 0, or -1 with a static reason in *why and nothing appended
- * when the message must not or cannot be sealed: its newest ARC-Seal
+ * Returns 0, or -1 with a static reason in *skip_reason and nothing
+ * appended when the message must not or cannot be sealed: its newest ARC-Seal
  * has cv=fail (the chain has ended, RFC 8617 section 5.1), it has 50
  * ARC sets already (section 4.2.1), its header section exceeded the
  * limits of msghdr.h, or signing failed.
@@ -77,6 +77,6 @@ void		 arc_seal_input_free(struct arc_seal_input *);
 int		 arc_seal(const struct arc_sealer *, struct arc_seal_input *in,
 		    const char *authres, size_t authres_len,
 		    enum arc_result chain, time_t now, struct buf *out,
-		    const char **why);
+		    const char **skip_reason);
 
 #endif

@@ -321,7 +321,7 @@ auth_header(const struct auth_txn *t, char *out, size_t outsz)
 }
 
 int
-auth_seal(struct auth_txn *t, struct buf *out, const char **why)
+auth_seal(struct auth_txn *t, struct buf *out, const char **skip_reason)
 {
 	char hdr[AUTH_HEADER_MAX];
 	size_t n;
@@ -331,12 +331,12 @@ auth_seal(struct auth_txn *t, struct buf *out, const char **why)
 	if (!t->decided || t->verdict.reject)
 		fatal_invariant("ARC seal before an accepting verdict");
 	if ((n = auth_header_all(t, hdr, sizeof(hdr))) == 0) {
-		*why = "results do not fit a header field";
+		*skip_reason = "results do not fit a header field";
 		return -1;
 	}
 	if (arc_seal(t->ctx->policy.sealer, t->seal, hdr, n,
 	    t->arc_ran ? t->arc_res.result : ARC_NONE, time(NULL), out,
-	    why) < 0)
+	    skip_reason) < 0)
 		return -1;
 	return 1;
 }

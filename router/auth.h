@@ -9,8 +9,8 @@
  * While the message streams, the Authentication-Results header that goes
  * out in front of it can only carry what is known before the data: the
  * SPF result.  DKIM and DMARC are still verified and enforced.  In hold
- * mode the router keeps the message until the verdict, and the header
- * carries every result; only then can an ARC set be added (arcseal.h).
+ * mode the router keeps the message until the verdict, so the header
+ * carries every result and an ARC set can be added (arcseal.h).
  */
 #ifndef ROUTER_AUTH_H
 #define ROUTER_AUTH_H
@@ -24,7 +24,7 @@ struct buf;
 struct dns_ctx;
 struct psl;
 
-/* Trusted ARC sealers, at most. */
+/* Maximum number of trusted ARC sealers. */
 #define AUTH_ARC_TRUSTED_MAX	32
 
 enum auth_action {
@@ -47,7 +47,7 @@ struct auth_policy {
 	const struct arc_sealer *sealer;
 	/*
 	 * Domains (d= of the newest ARC-Seal) whose passing chain may
-	 * override a failure here when their results say pass.
+	 * override a failure here when their results record a pass.
 	 */
 	const char	*arc_trusted[AUTH_ARC_TRUSTED_MAX];
 	size_t		 narc_trusted;
@@ -104,10 +104,11 @@ size_t		 auth_header(const struct auth_txn *, char *out, size_t outsz);
  * After an accepting verdict, append the relay's ARC set (ARC-Seal,
  * ARC-Message-Signature, ARC-Authentication-Results) to out when the
  * policy has a sealer.  Returns 1 when a set was added, 0 when there is
- * no sealer, and -1 with a static reason in *why when arc_seal() did
- * not seal the message.
+ * no sealer, and -1 with a static reason in *skip_reason when
+ * arc_seal() did not seal the message.
  */
-int		 auth_seal(struct auth_txn *, struct buf *out, const char **why);
+int		 auth_seal(struct auth_txn *, struct buf *out,
+		    const char **skip_reason);
 
 /* Message data as it goes out: dot-stuffed, CRLF lines, end marker not included. */
 void		 auth_data(struct auth_txn *, const char *data, size_t len);

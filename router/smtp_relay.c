@@ -563,20 +563,20 @@ static void
 sess_release(struct smtp_session *s)
 {
 	char hdr[4096];
-	const char *why = NULL;
+	const char *skip_reason = NULL;
 	size_t i, n;
 
 	buf_init(&s->held_head, 64 * 1024);
 	if (s->auth != NULL) {
 		n = strlen(s->auth_summary);
-		switch (auth_seal(s->auth, &s->held_head, &why)) {
+		switch (auth_seal(s->auth, &s->held_head, &skip_reason)) {
 		case 1:
 			snprintf(s->auth_summary + n,
 			    sizeof(s->auth_summary) - n, " arc-sealed=yes");
 			break;
 		case -1:
 			log_info("sid=%s event=arc-seal result=skipped "
-			    "reason=\"%s\"", s->id, why);
+			    "reason=\"%s\"", s->id, skip_reason);
 			snprintf(s->auth_summary + n,
 			    sizeof(s->auth_summary) - n, " arc-sealed=no");
 			break;

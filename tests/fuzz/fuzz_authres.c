@@ -1,9 +1,8 @@
 /*
- * libFuzzer target for reading results out of a peer's
- * Authentication-Results or ARC-Authentication-Results value
- * (authres_find_result), which the trusted-sealer policy runs on the
- * newest ARC set of a message: any input must be read without a fault,
- * and a result found must be a lower-case keyword that fits.
+ * libFuzzer target for authres_find_result(), which reads results out of
+ * the newest ARC-Authentication-Results of a message for the
+ * trusted-sealer policy.  Any input must be read without a fault, and a
+ * result found must be a lower-case keyword that fits its buffer.
  */
 #include <stdint.h>
 #include <stdlib.h>
