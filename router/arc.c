@@ -511,16 +511,19 @@ static void
 arc_evaluate(struct arc_verifier *v)
 {
 	unsigned n = v->res.instances, i;
+	enum dkim_result r;
 	const char *reason;
 
-	if (arc_sig_verify(&v->sets[n]->ams, 1, &reason) != DKIM_PASS) {
+	if ((r = arc_sig_verify(&v->sets[n]->ams, 1, &reason)) != DKIM_PASS) {
+		v->res.dns_error = r == DKIM_TEMPERROR;
 		arc_settle(v, ARC_FAIL, "ARC-Message-Signature i=%u: %s", n,
 		    reason);
 		return;
 	}
 	for (i = n; i >= 1; i--)
-		if (arc_sig_verify(&v->sets[i]->seal, 0, &reason) !=
+		if ((r = arc_sig_verify(&v->sets[i]->seal, 0, &reason)) !=
 		    DKIM_PASS) {
+			v->res.dns_error = r == DKIM_TEMPERROR;
 			arc_settle(v, ARC_FAIL, "ARC-Seal i=%u: %s", i, reason);
 			return;
 		}

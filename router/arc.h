@@ -56,6 +56,11 @@ struct arc_chain_result {
 	unsigned	 oldest_pass;
 	char		 domain[DKIM_DOMAIN_MAX + 1];	/* d= of the newest seal */
 	/*
+	 * With fail: a key lookup failed for DNS reasons (temperror), so
+	 * the chain might pass later.
+	 */
+	int		 dns_error;
+	/*
 	 * With pass: the unfolded value of the newest
 	 * ARC-Authentication-Results, truncated to fit, for a local policy
 	 * that trusts the sealer's results (RFC 8617 section 7.2).

@@ -67,7 +67,7 @@ struct seal_set {
 	enum dkim_cv	 cv;
 };
 
-static int
+int
 arc_seal_dns_name(const char *s)
 {
 	size_t i, n = strlen(s), label = 0;
@@ -76,7 +76,8 @@ arc_seal_dns_name(const char *s)
 		return 0;
 	for (i = 0; i < n; i++) {
 		if (s[i] == '.') {
-			if (label == 0)
+			/* No empty label, and none that ends with a hyphen. */
+			if (label == 0 || s[i - 1] == '-')
 				return 0;
 			label = 0;
 			continue;
@@ -84,10 +85,20 @@ arc_seal_dns_name(const char *s)
 		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
 		    s[i] != '_')
 			return 0;
+		if (label == 0 && s[i] == '-')
+			return 0;
 		if (++label > 63)
 			return 0;
 	}
-	return 1;
+	return s[n - 1] != '-';
+}
+
+/* Refuse to prompt for a pass phrase: the key must be stored decrypted. */
+static int
+arc_seal_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	*(int *)arg = 1;
+	return -1;
 }
 
 struct arc_sealer *
@@ -97,7 +108,7 @@ arc_sealer_load(const char *keyfile, const char *domain, const char *selector,
 	struct arc_sealer *s;
 	EVP_PKEY *key;
 	FILE *f;
-	int bits;
+	int bits, encrypted = 0;
 
 	if (!arc_seal_dns_name(domain)) {
 		snprintf(err, errsz, "ARC domain \"%s\" is not a domain name",
@@ -119,10 +130,12 @@ arc_sealer_load(const char *keyfile, const char *domain, const char *selector,
 		snprintf(err, errsz, "%s: %s", keyfile, strerror(errno));
 		return NULL;
 	}
-	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	key = PEM_read_PrivateKey(f, NULL, arc_seal_no_passphrase, &encrypted);
 	fclose(f);
 	if (key == NULL) {
-		snprintf(err, errsz, "%s: not a PEM private key", keyfile);
+		snprintf(err, errsz, encrypted ? "%s: the key is encrypted; "
+		    "store it decrypted (openssl pkey -in FILE -out FILE2)" :
+		    "%s: not a PEM private key", keyfile);
 		return NULL;
 	}
 	s = xcalloc(1, sizeof(*s));

@@ -44,6 +44,12 @@ struct arc_sealer;
 struct arc_sealer *arc_sealer_load(const char *keyfile, const char *domain,
 		    const char *selector, char *err, size_t errsz);
 void		 arc_sealer_free(struct arc_sealer *);
+/*
+ * Non-zero when s is a DNS name usable as d= or s=: labels of letters,
+ * digits, '-' and '_' of 1 to 63 bytes, no label starting or ending with
+ * '-', at most 253 bytes, no trailing dot.
+ */
+int		 arc_seal_dns_name(const char *s);
 const char	*arc_sealer_domain(const struct arc_sealer *);
 
 struct arc_seal_input {

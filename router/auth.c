@@ -29,7 +29,6 @@
 #define AUTH_FROM_FIELDS_MAX	8
 /* DKIM results written into Authentication-Results; the log has all. */
 #define AUTH_HEADER_DKIM_MAX	8
-#define AUTH_HEADER_MAX		4096
 
 struct auth_ctx {
 	struct ev_loop		*loop;
@@ -289,18 +288,33 @@ auth_items_all(const struct auth_txn *t, struct authres_item *items,
 	return n;
 }
 
-/* The header field with every result, whether or not it is added. */
+/*
+ * Write the header field with every result, whether or not it is added.
+ * Each value is at most AUTHRES_VALUE_MAX bytes, so eight DKIM results
+ * with long d= and s= values can pass AUTH_HEADER_MAX: DKIM results are
+ * then left out from the last until the field fits, so that the relay's
+ * field is never missing.
+ */
 static size_t
 auth_header_all(const struct auth_txn *t, char *out, size_t outsz)
 {
 	struct authres_item items[AUTH_HEADER_DKIM_MAX + 3];
 	char oldest[16];
-	size_t n;
+	size_t n, ndkim, i;
 	int len;
 
 	memset(items, 0, sizeof(items));
 	n = auth_items_all(t, items, oldest, sizeof(oldest));
-	len = authres_format(out, outsz, t->ctx->hostname, items, n);
+	ndkim = t->ndkim < AUTH_HEADER_DKIM_MAX ? t->ndkim :
+	    AUTH_HEADER_DKIM_MAX;
+	while ((len = authres_format(out, outsz, t->ctx->hostname, items,
+	    n)) < 0 && ndkim > 1) {
+		/* items[1 .. ndkim] are the DKIM results. */
+		for (i = ndkim; i + 1 < n; i++)
+			items[i] = items[i + 1];
+		n--;
+		ndkim--;
+	}
 	return len > 0 ? (size_t)len : 0;
 }
 
@@ -427,6 +441,19 @@ auth_reject(struct auth_txn *t, const char *enhanced, const char *fmt,
 	snprintf(t->verdict.text, sizeof(t->verdict.text), fmt, arg);
 }
 
+/* Non-zero when domain is one of the operator's trusted ARC sealers. */
+static int
+auth_trusted_sealer(const struct auth_txn *t, const char *domain)
+{
+	const struct auth_policy *p = &t->ctx->policy;
+	size_t i;
+
+	for (i = 0; i < p->narc_trusted; i++)
+		if (strcasecmp(p->arc_trusted[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * Non-zero when a sealer the operator trusts vouches for the message
  * (RFC 8617 section 7.2 leaves this to local policy): the chain passes,
@@ -438,22 +465,60 @@ static int
 auth_arc_vouches(const struct auth_txn *t, int dmarc_only)
 {
 	static const char *const methods[] = { "dmarc", "spf", "dkim" };
-	const struct auth_policy *p = &t->ctx->policy;
 	char result[16];
 	size_t i;
 
-	if (!t->arc_ran || t->arc_res.result != ARC_PASS)
-		return 0;
-	for (i = 0; i < p->narc_trusted; i++)
-		if (strcasecmp(p->arc_trusted[i], t->arc_res.domain) == 0)
-			break;
-	if (i == p->narc_trusted)
+	if (!t->arc_ran || t->arc_res.result != ARC_PASS ||
+	    !auth_trusted_sealer(t, t->arc_res.domain))
 		return 0;
 	for (i = 0; i < (dmarc_only ? 1 : 3); i++)
 		if (authres_find_result(t->arc_res.aar, methods[i], result,
 		    sizeof(result)) && strcmp(result, "pass") == 0)
 			return 1;
 	return 0;
+}
+
+/*
+ * Non-zero when a DNS failure left open a result that could have let
+ * the message through: a DKIM signature or SPF check ended in temperror
+ * (with aligned set, only for a domain aligned with the From domain, RFC
+ * 7489 section 3.1), or a trusted sealer's chain failed on a key lookup.
+ */
+static int
+auth_dns_doubt(const struct auth_txn *t, int aligned)
+{
+	const struct dkim_sig_result *r;
+	size_t i;
+
+	for (i = 0; i < t->ndkim; i++) {
+		r = &t->dkim_res[i];
+		if (r->result == DKIM_TEMPERROR && !r->testing && (!aligned ||
+		    (t->from_domain[0] != '\0' && dmarc_aligned(t->ctx->psl,
+		    r->domain, t->from_domain, DMARC_ALIGN_RELAXED))))
+			return 1;
+	}
+	if (t->spf_out.result == SPF_TEMPERROR && (!aligned ||
+	    (t->from_domain[0] != '\0' && t->spf_out.domain[0] != '\0' &&
+	    dmarc_aligned(t->ctx->psl, t->spf_out.domain, t->from_domain,
+	    DMARC_ALIGN_RELAXED))))
+		return 1;
+	return t->arc_ran && t->arc_res.result == ARC_FAIL &&
+	    t->arc_res.dns_error && auth_trusted_sealer(t, t->arc_res.domain);
+}
+
+/*
+ * Answer 451 instead of a rejection that a DNS failure may have caused:
+ * the sender retries, and a DNS failure never becomes a permanent
+ * refusal.  RFC 3463: X.4.3 is a directory server failure.
+ */
+static void
+auth_defer(struct auth_txn *t)
+{
+	t->verdict.reject = 1;
+	t->verdict.code = 451;
+	t->verdict.enhanced = "4.4.3";
+	snprintf(t->verdict.text, sizeof(t->verdict.text), "Temporary DNS "
+	    "failure while authenticating the message; try again later");
 }
 
 /*
@@ -491,21 +556,30 @@ auth_decide(struct auth_txn *t)
 	    p->dmarc_reject == AUTH_REJECT) ||
 	    (d->policy == DMARC_POLICY_QUARANTINE &&
 	    p->dmarc_quarantine == AUTH_REJECT)) && !auth_overridden(t, 1)) {
-		auth_reject(t, "5.7.1", "Message rejected: it fails the DMARC "
-		    "policy of %s", d->from_domain);
+		if (auth_dns_doubt(t, 1))
+			auth_defer(t);
+		else
+			auth_reject(t, "5.7.1", "Message rejected: it fails "
+			    "the DMARC policy of %s", d->from_domain);
 		return;
 	}
 	if (t->spf_out.result == SPF_FAIL && !dkim_aligned &&
 	    p->spf_fail == AUTH_REJECT && !auth_overridden(t, 0)) {
-		/* RFC 7372 section 3.2: 5.7.23 for an SPF failure. */
-		auth_reject(t, "5.7.23", "SPF check failed for %s",
-		    t->spf_out.domain);
+		if (auth_dns_doubt(t, 1))
+			auth_defer(t);
+		else	/* RFC 7372 section 3.2: 5.7.23 for an SPF failure. */
+			auth_reject(t, "5.7.23", "SPF check failed for %s",
+			    t->spf_out.domain);
 		return;
 	}
 	if (t->spf_out.result != SPF_PASS && !dkim_pass &&
-	    p->unauthenticated == AUTH_REJECT && !auth_overridden(t, 0))
-		auth_reject(t, "5.7.26", "Message rejected: %s",
-		    "neither SPF nor DKIM authenticates the sender");
+	    p->unauthenticated == AUTH_REJECT && !auth_overridden(t, 0)) {
+		if (auth_dns_doubt(t, 0))
+			auth_defer(t);
+		else
+			auth_reject(t, "5.7.26", "Message rejected: %s",
+			    "neither SPF nor DKIM authenticates the sender");
+	}
 }
 
 static void

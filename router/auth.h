@@ -26,6 +26,8 @@ struct psl;
 
 /* Maximum number of trusted ARC sealers. */
 #define AUTH_ARC_TRUSTED_MAX	32
+/* Room for the Authentication-Results field auth_header() writes. */
+#define AUTH_HEADER_MAX		8192
 
 enum auth_action {
 	AUTH_ACCEPT,

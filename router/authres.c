@@ -351,18 +351,47 @@ authres_strip(const char *in, char *out, size_t size)
 	out[n] = '\0';
 }
 
+/* Non-zero when s (white space at its start skipped) is "i=" digits. */
+static int
+authres_is_instance(const char *s)
+{
+	if (*s++ != 'i')
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s++ != '=')
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return 0;
+	while (isdigit((unsigned char)*s))
+		s++;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '\0';
+}
+
 int
 authres_find_result(const char *value, const char *method, char *result,
     size_t size)
 {
 	char text[2048], *seg, *p, *save = NULL;
 	size_t mlen = strlen(method), n, i;
+	int skip = 2;
 
 	authres_strip(value, text, sizeof(text));
 	for (seg = strtok_r(text, ";", &save); seg != NULL;
 	    seg = strtok_r(NULL, ";", &save)) {
 		for (p = seg; *p == ' ' || *p == '\t'; p++)
 			;
+		/* "i=N" of an ARC-Authentication-Results, then the authserv-id. */
+		if (skip > 0) {
+			if (skip == 2 && !authres_is_instance(p))
+				skip = 1;
+			skip--;
+			continue;
+		}
 		if (strncasecmp(p, method, mlen) != 0)
 			continue;
 		p += mlen;

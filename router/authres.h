@@ -62,7 +62,9 @@ int		 authres_format(char *out, size_t outsz,
 /*
  * Find the first result for method in an unfolded Authentication-Results
  * or ARC-Authentication-Results value ("id; spf=pass ...; dmarc=fail
- * ...") and copy its result keyword, lower-cased, into result.  Comments,
+ * ...") and copy its result keyword, lower-cased, into result.  The
+ * authserv-id (after "i=N" in an ARC-Authentication-Results) is never
+ * read as a result.  Comments,
  * quoted strings and a method version ("dkim/1=pass") are handled as RFC
  * 8601 section 2.2 allows.  Returns 1 when found, 0 when not, and an
  * empty result for a keyword that does not fit.

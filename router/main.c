@@ -4,6 +4,7 @@
  * the listening sockets and runs the libev loop until SIGTERM or SIGINT.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -43,6 +44,10 @@
 #define MAX_WORKERS	64
 #define MAX_RELAY_KEYS	4
 #define MAX_ANCHORS	8
+/* Largest --max-size: 4 GiB, so that bounds derived from it cannot wrap. */
+#define MAX_MESSAGE_SIZE	(4ULL << 30)
+#define MAX_HOLD_MEMORY		(1ULL << 40)
+#define DEFAULT_HOLD_MEMORY	(512ULL << 20)
 
 struct listener {
 	ev_io	 io;
@@ -93,6 +98,7 @@ struct options {
 	const char	*psl_file;
 	const char	*postmaster;
 	int		 hold;
+	size_t		 hold_memory;
 	const char	*arc_key;
 	const char	*arc_domain;
 	const char	*arc_selector;
@@ -112,7 +118,8 @@ usage(FILE *out)
 "              [--dnssec validate|require] [--no-auth-checks]\n"
 "              [--no-authentication-results] [--psl FILE]\n"
 "              [--dmarc-reject ACTION] [--dmarc-quarantine ACTION]\n"
-"              [--spf-fail ACTION] [--unauthenticated ACTION] [--hold]\n"
+"              [--spf-fail ACTION] [--unauthenticated ACTION]\n"
+"              [--hold] [--hold-memory BYTES]\n"
 "              [--arc-key FILE --arc-domain DOMAIN --arc-selector NAME]\n"
 "              [--arc-trusted-sealer DOMAIN]...\n"
 "              [--postmaster ADDRESS] [--log-addresses] [-v]\n"
@@ -165,6 +172,8 @@ usage(FILE *out)
 "  --hold                 keep each message in memory (up to --max-size) until\n"
 "                         it is authenticated, so that Authentication-Results\n"
 "                         carries the DKIM, DMARC and ARC results too\n"
+"  --hold-memory BYTES    message bytes all held messages of a worker may\n"
+"                         take; past it new data gets 452 (default 536870912)\n"
 "  --arc-key FILE         PEM private key (RSA or Ed25519) to ARC-seal\n"
 "                         forwarded mail with; implies --hold\n"
 "  --arc-domain DOMAIN    d= of the ARC seal (with --arc-key)\n"
@@ -244,6 +253,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "spf-fail", required_argument, NULL, 1005 },
 		{ "unauthenticated", required_argument, NULL, 1006 },
 		{ "hold", no_argument, NULL, 1008 },
+		{ "hold-memory", required_argument, NULL, 1013 },
 		{ "arc-key", required_argument, NULL, 1009 },
 		{ "arc-domain", required_argument, NULL, 1010 },
 		{ "arc-selector", required_argument, NULL, 1011 },
@@ -262,6 +272,7 @@ parse_options(int argc, char **argv, struct options *o)
 		o->workers = 1;
 	o->shutdown_timeout = 30.;
 	o->timeout = 300.;
+	o->hold_memory = DEFAULT_HOLD_MEMORY;
 	/* The reasons for these defaults are in docs/authentication.md. */
 	o->auth.enabled = 1;
 	o->auth.add_header = 1;
@@ -324,16 +335,29 @@ parse_options(int argc, char **argv, struct options *o)
 		case 1002: o->psl_file = optarg; break;
 		case 1007: o->postmaster = optarg; break;
 		case 1008: o->hold = 1; break;
+		case 1013:
+			errno = 0;
+			o->hold_memory = (size_t)strtoull(optarg, &end, 10);
+			if (!isdigit((unsigned char)optarg[0]) || *end != '\0' ||
+			    errno != 0 || o->hold_memory == 0 ||
+			    o->hold_memory > MAX_HOLD_MEMORY) {
+				fprintf(stderr, "router: invalid --hold-memory "
+				    "\"%s\": expected a byte count from 1 to "
+				    "%llu\n", optarg,
+				    (unsigned long long)MAX_HOLD_MEMORY);
+				return -1;
+			}
+			break;
 		case 1009: o->arc_key = optarg; break;
 		case 1010: o->arc_domain = optarg; break;
 		case 1011: o->arc_selector = optarg; break;
 		case 1012:
 			if (o->auth.narc_trusted >= AUTH_ARC_TRUSTED_MAX)
 				goto toomany;
-			if (optarg[0] == '\0' || strlen(optarg) > 253) {
+			if (!arc_seal_dns_name(optarg)) {
 				fprintf(stderr, "router: invalid "
 				    "--arc-trusted-sealer \"%s\": expected a "
-				    "domain name\n", optarg);
+				    "domain name without a final dot\n", optarg);
 				return -1;
 			}
 			o->auth.arc_trusted[o->auth.narc_trusted++] = optarg;
@@ -406,10 +430,15 @@ parse_options(int argc, char **argv, struct options *o)
 			}
 			break;
 		case 'm':
+			errno = 0;
 			o->max_size = (size_t)strtoull(optarg, &end, 10);
-			if (*end != '\0' || o->max_size == 0) {
+			if (!isdigit((unsigned char)optarg[0]) || *end != '\0' ||
+			    errno != 0 || o->max_size == 0 ||
+			    o->max_size > MAX_MESSAGE_SIZE) {
 				fprintf(stderr, "router: invalid --max-size "
-				    "\"%s\": expected a byte count\n", optarg);
+				    "\"%s\": expected a byte count from 1 to "
+				    "%llu\n", optarg,
+				    (unsigned long long)MAX_MESSAGE_SIZE);
 				return -1;
 			}
 			break;
@@ -464,9 +493,10 @@ parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->arc_key != NULL)
 		o->hold = 1;	/* a seal needs the whole message */
-	if (o->hold && !o->auth.enabled) {
-		fprintf(stderr, "router: --hold and --arc-key need the "
-		    "authentication checks; remove --no-auth-checks\n");
+	if ((o->hold || o->auth.narc_trusted > 0) && !o->auth.enabled) {
+		fprintf(stderr, "router: --hold, --arc-key and "
+		    "--arc-trusted-sealer need the authentication checks; "
+		    "remove --no-auth-checks\n");
 		return -1;
 	}
 	return 0;
@@ -929,6 +959,7 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.max_per_ip = o->max_per_ip;
 	wk.cfg.normalize_bare_eol = o->normalize_bare_eol;
 	wk.cfg.hold = o->hold;
+	wk.cfg.hold_budget = o->hold_memory;
 	wk.cfg.client.hostname = o->hostname;
 	wk.cfg.client.port = o->smtp_port;
 	wk.cfg.client.connect_timeout = 30.;

@@ -179,7 +179,7 @@ size_t
 data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
     size_t *outlen, int *done)
 {
-	size_t i, o = 0;
+	size_t i, o = 0, stuffing = 0;
 
 	*done = 0;
 	for (i = 0; i < len; i++) {
@@ -212,6 +212,7 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 				break;
 			}
 			data_emit(ds, '.', out, &o);
+			stuffing++;
 			if (c == '\n' && ds->normalize) {
 				/* ".\n" alone on a line: keep it as a stuffed dot. */
 				data_emit(ds, '.', out, &o);
@@ -221,13 +222,14 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 		case DATA_DOT_CR:
 			if (c == '\n') {
 				ds->state = DATA_LINE_START;
-				ds->bytes += o;
+				ds->bytes += o - stuffing;
 				*outlen = o;
 				*done = 1;
 				return i + 1;
 			}
 			/* ".\r" then something else: the CR was bare. */
 			data_emit(ds, '.', out, &o);
+			stuffing++;
 			if (ds->normalize)
 				data_emit(ds, '.', out, &o);
 			data_emit(ds, '\r', out, &o);
@@ -235,7 +237,7 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 			break;
 		}
 	}
-	ds->bytes += o;
+	ds->bytes += o - stuffing;
 	*outlen = o;
 	return len;
 }

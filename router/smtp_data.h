@@ -31,7 +31,11 @@ struct data_scan {
 	int			 bare_lf;	/* an LF not preceded by CR */
 	int			 normalize;	/* rewrite bare CR and LF as CRLF */
 	unsigned long		 normalized;	/* bare CR and LF rewritten */
-	uint64_t		 bytes;		/* message bytes passed on */
+	/*
+	 * Message bytes passed on, without the dots of dot-stuffing: RFC
+	 * 1870 defines the message size without "doubled quoting dots".
+	 */
+	uint64_t		 bytes;
 	size_t			 line_len;	/* octets of the current line */
 	int			 long_line;	/* a line over DATA_LINE_MAX */
 	/* The header section, up to the first empty line. */

@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "auth.h"
+#include "hdrfilter.h"
 #include "idn.h"
 #include "log.h"
 #include "route.h"
@@ -40,6 +41,24 @@ sess_up_release(struct upstream *up, int abort)
 			smtp_client_quit(up->client);
 	}
 	free(up);
+}
+
+/* Message bytes held by all sessions of this worker in hold mode. */
+static size_t held_total;
+
+static size_t
+held_budget_left(const struct smtp_session *s)
+{
+	return held_total < s->cfg->hold_budget ?
+	    s->cfg->hold_budget - held_total : 0;
+}
+
+/* Free the held message data and give its bytes back to the budget. */
+static void
+sess_held_free(struct smtp_session *s)
+{
+	held_total -= buf_avail(&s->held);
+	buf_free(&s->held);
 }
 
 /*
@@ -71,9 +90,12 @@ sess_txn_reset(struct smtp_session *s, int abort)
 	s->smtputf8 = 0;
 	s->nrcpt_tried = s->nrcpt_ok = s->nrcpt_drop = 0;
 	s->too_big = 0;
+	s->hold_full = 0;
 	s->upstream_lost = 0;
 	buf_free(&s->held_head);
-	buf_free(&s->held);
+	sess_held_free(s);
+	free(s->hdrf);
+	s->hdrf = NULL;
 }
 
 static struct upstream *
@@ -373,7 +395,7 @@ sess_received(struct smtp_session *s, char *out, size_t outsz)
 static void
 sess_write_head(struct smtp_session *s, struct upstream *up)
 {
-	char hdr[4096];
+	char hdr[AUTH_HEADER_MAX];
 	size_t n;
 
 	if (s->auth != NULL &&
@@ -431,6 +453,9 @@ sess_data_check_ready(struct smtp_session *s)
 			sess_write_head(s, s->ups[i]);
 	}
 	data_scan_init(&s->scan);
+	if (s->hdrf == NULL)
+		s->hdrf = xmalloc(sizeof(*s->hdrf));
+	hdrfilter_init(s->hdrf, s->cfg->hostname);
 	s->data_started = ev_now(s->loop);
 	s->scan.normalize = s->cfg->normalize_bare_eol;
 	sess_reply(s, 354, "2.0.0", "Start mail input; end with "
@@ -549,7 +574,7 @@ sess_release_pump(struct smtp_session *s)
 			done = 0;
 	}
 	if (done) {
-		buf_free(&s->held);
+		sess_held_free(s);
 		sess_send_dots(s);
 	}
 }
@@ -562,7 +587,7 @@ sess_release_pump(struct smtp_session *s)
 static void
 sess_release(struct smtp_session *s)
 {
-	char hdr[4096];
+	char hdr[AUTH_HEADER_MAX];
 	const char *skip_reason = NULL;
 	size_t i, n;
 
@@ -615,7 +640,7 @@ sess_auth_done(void *arg, const struct auth_verdict *v)
 	/* An accepted message's results go on its event=message line. */
 	log_msg(v->reject ? LOG_LVL_INFO : LOG_LVL_DEBUG,
 	    "sid=%s event=authentication %s verdict=%s", s->id, v->summary,
-	    v->reject ? "reject" : "accept");
+	    !v->reject ? "accept" : v->code >= 500 ? "reject" : "defer");
 	snprintf(s->auth_summary, sizeof(s->auth_summary), " %s", v->summary);
 	if (v->reject) {
 		sess_reply(s, v->code, v->enhanced, "%s", v->text);
@@ -634,7 +659,7 @@ sess_auth_done(void *arg, const struct auth_verdict *v)
 static void
 sess_data_end(struct smtp_session *s)
 {
-	if (sess_bare_refused(s) || s->too_big ||
+	if (sess_bare_refused(s) || s->too_big || s->hold_full ||
 	    s->upstream_lost || s->scan.long_line ||
 	    s->scan.received > SMTP_MAX_RECEIVED || sess_utf8_refused(s)) {
 		if (sess_utf8_refused(s))
@@ -644,6 +669,10 @@ sess_data_end(struct smtp_session *s)
 		else if (s->scan.received > SMTP_MAX_RECEIVED)
 			sess_reply(s, 554, "5.4.6", "Mail loop: more than %d "
 			    "Received header fields", SMTP_MAX_RECEIVED);
+		else if (s->hold_full)
+			sess_reply(s, 452, "4.3.1", "Insufficient system "
+			    "storage: too many messages in progress, try "
+			    "again later");
 		else if (s->too_big)
 			sess_reply(s, 552, "5.3.4", "Message too big, the limit "
 			    "is %zu bytes", s->cfg->max_size);
@@ -720,6 +749,8 @@ int
 sess_data_input(struct smtp_session *s)
 {
 	static char chunk[DATA_SCAN_OUT(SMTP_IN_CAP)];
+	static char filtered[HDRFILTER_OUT(DATA_SCAN_OUT(SMTP_IN_CAP))];
+	const char *data;
 	size_t used, outlen, i;
 	int done;
 
@@ -731,6 +762,17 @@ sess_data_input(struct smtp_session *s)
 	used = data_scan(&s->scan, buf_head(&s->in), buf_avail(&s->in),
 	    chunk, &outlen, &done);
 	buf_consume(&s->in, used);
+	data = chunk;
+	if (!s->hdrf->done) {
+		/* RFC 8601 section 5: no field may claim this relay's id. */
+		outlen = hdrfilter_run(s->hdrf, chunk, outlen, filtered);
+		if (done)
+			outlen += hdrfilter_finish(s->hdrf, filtered + outlen);
+		data = filtered;
+		if (s->hdrf->done && s->hdrf->removed > 0)
+			log_info("sid=%s event=authres-removed fields=%u", s->id,
+			    s->hdrf->removed);
+	}
 	if (s->scan.bytes > s->cfg->max_size && !s->too_big) {
 		s->too_big = 1;
 		/* Close the upstreams without the dot: nothing is delivered. */
@@ -745,11 +787,24 @@ sess_data_input(struct smtp_session *s)
 		s->nups = 0;
 	}
 	if (s->auth != NULL && outlen > 0 && s->nups > 0)
-		auth_data(s->auth, chunk, outlen);
+		auth_data(s->auth, data, outlen);
 	if (s->cfg->hold) {
-		if (s->nups > 0 && outlen > 0 &&
-		    buf_append(&s->held, chunk, outlen) < 0)
-			fatal_invariant("held message past its bound");
+		if (s->nups > 0 && outlen > held_budget_left(s)) {
+			/* Nothing is delivered: the sender retries later. */
+			s->hold_full = 1;
+			for (i = 0; i < s->nups; i++)
+				sess_up_release(s->ups[i], 1);
+			s->nups = 0;
+			sess_held_free(s);
+			log_warn("sid=%s event=hold-budget-exhausted held=%zu "
+			    "budget=%zu", s->id, held_total,
+			    s->cfg->hold_budget);
+		}
+		if (s->nups > 0 && outlen > 0) {
+			if (buf_append(&s->held, data, outlen) < 0)
+				fatal_invariant("held message past its bound");
+			held_total += outlen;
+		}
 		if (done)
 			sess_data_end(s);
 		return 1;
@@ -758,7 +813,7 @@ sess_data_input(struct smtp_session *s)
 		struct upstream *up = s->ups[i];
 
 		if (up->state == UP_DATA && outlen > 0 &&
-		    smtp_client_write(up->client, chunk, outlen) == 0)
+		    smtp_client_write(up->client, data, outlen) == 0)
 			up->blocked = 1;
 	}
 	if (done)

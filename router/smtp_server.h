@@ -32,6 +32,7 @@ struct smtp_server_config {
 	int			 normalize_bare_eol;	/* else refuse bare CR/LF */
 	/* Keep each message in memory until the verdict (needs auth). */
 	int			 hold;
+	size_t			 hold_budget;	/* bytes held per worker at most */
 	struct smtp_client_config client;
 	const struct srs	*srs;
 	struct route_ctx	*route;

@@ -22,6 +22,7 @@
 #include "smtp_server.h"
 
 struct auth_txn;
+struct hdrfilter;
 
 #define SMTP_LINE_MAX		512	/* command line, RFC 5321 4.5.3.1.4 */
 #define SMTP_IN_CAP		65536
@@ -135,6 +136,7 @@ struct smtp_session {
 	struct data_scan	 scan;
 	double			 data_started;	/* ev_now() at the 354 */
 	int			 too_big;
+	int			 hold_full;	/* the worker's hold budget ran out */
 	int			 upstream_lost;
 	/*
 	 * Hold mode: the header fields added in front of the message, and
@@ -143,6 +145,8 @@ struct smtp_session {
 	 */
 	struct buf		 held_head;
 	struct buf		 held;
+	/* Drops forged Authentication-Results fields; NULL outside DATA. */
+	struct hdrfilter	*hdrf;
 };
 
 /* Open sessions per client address, to enforce the per-client limit. */

@@ -9,13 +9,16 @@ and SPF hard fails without an aligned DKIM pass are refused, p=quarantine
 and unauthenticated mail are delivered.
 """
 
+import os
 import socket
+import time
 
 import dkim
 import pytest
 
+import harness
 from conftest import start_router
-from harness import RELAY_HOSTNAME, split_authres, token
+from harness import RELAY_HOSTNAME, split_authres, split_first_header, token
 from rawsmtp import Raw
 
 
@@ -266,3 +269,56 @@ def test_arc_chain_verified_and_logged(env, router):
         assert send(router, sender, sealed)["data"][0] == 250
         log = router.service.log_text(mark)
         assert want in log, log[-2000:]
+
+
+def test_forged_results_of_this_relay_removed(env, router):
+    """RFC 8601 section 5: a field that claims this relay's authserv-id
+    when the message arrives is deleted; other servers' fields stay."""
+    tok = token()
+    sender = "news@none.auth.example"
+    forged = (f"Authentication-Results: {RELAY_HOSTNAME}; dmarc=pass\r\n"
+              "\theader.from=none.auth.example\r\n").encode()
+    other = b"Authentication-Results: mx.other.example; spf=pass\r\n"
+    msg = forged + other + message(tok, sender)
+    mark = router.service.log_size()
+    assert send(router, sender, msg)["data"][0] == 250
+    _, data = arrived(env, tok)
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert head.count(RELAY_HOSTNAME.encode()) == 2, head  # A-R and Received
+    assert b"dmarc=pass" not in head, head
+    _, rest = split_first_header(data)
+    assert rest == other + message(tok, sender)
+    assert "event=authres-removed fields=1" in router.service.log_text(mark)
+
+
+@pytest.fixture(scope="module")
+def dropping_router(env):
+    """A router whose resolver never answers for the DKIM key of
+    signed.auth.example.  The resolver is tests/integration/dnsdrop.py, a
+    mock: NSD answers every query, so a timeout needs a stand-in."""
+    port = harness.free_port(udp=True)
+    mock = harness.Service("dnsdrop", [harness.PYTHON, os.path.join(
+        os.path.dirname(__file__), "dnsdrop.py"), str(port), str(env.nsd.port),
+        "demo._domainkey.signed.auth.example"],
+        os.path.join(env.dir, "dnsdrop.log"))
+    env.services.append(mock)
+    deadline = time.monotonic() + 10
+    while "listening on" not in mock.log_text():
+        assert mock.running() and time.monotonic() < deadline, mock.log_text()
+        time.sleep(0.05)
+    router = start_router(env, "router-dnsdrop", resolver_port=port)
+    yield router
+    assert router.stop() == 0
+
+
+def test_dns_timeout_on_aligned_key_is_temporary(env, dropping_router):
+    """p=reject and SPF fails, but the aligned DKIM key lookup timed out:
+    the signature might pass later, so the answer is 451 4.4.3 (RFC 3463
+    X.4.3, directory server failure), never a permanent 550."""
+    tok = token()
+    sender = "ceo@signed.auth.example"
+    signed = dkim_sign(env, message(tok, sender), "signed.auth.example")
+    code, text = send(dropping_router, sender, signed)["data"]
+    assert code == 451, text
+    assert text[0].startswith("4.4.3"), text
+    assert arrived(env, tok) is None

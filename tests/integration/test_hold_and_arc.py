@@ -240,3 +240,55 @@ def test_seal_key_error_at_start(env, tmp_path):
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1, done
     assert "not a PEM private key" in done.stderr, done.stderr
+
+
+def test_results_field_never_lost(env, seal_router):
+    """Eight DKIM signatures with d= and s= of 200 bytes make the results
+    too long for one field; the relay's field and seal are still added on
+    top (fewer DKIM results), and a forged field claiming the relay's
+    authserv-id is removed (RFC 8601 section 5)."""
+    tok = token()
+    sender = "news@none.auth.example"
+    junk = b"".join(b"DKIM-Signature: v=1; a=rsa-sha256; d=" + b"d" * 60 +
+                    b"." + b"e" * 60 + b"." + b"f" * 60 + b".example; s=" +
+                    b"s" * 200 + b"; h=from; bh=AAAA; b=AAAA\r\n"
+                    for _ in range(8))
+    forged = f"Authentication-Results: {RELAY_HOSTNAME}; dmarc=pass\r\n".encode()
+    msg = forged + junk + message(tok, sender)
+    assert send(seal_router, sender, msg)["data"][0] == 250
+    _, data = arrived(env, tok)
+    names = [name for name, _ in fields(data)[:5]]
+    assert names == [b"arc-seal", b"arc-message-signature",
+                     b"arc-authentication-results", b"authentication-results",
+                     b"received"], names
+    rest = strip_added(data, ["arc-seal", "arc-message-signature",
+                              "arc-authentication-results",
+                              "authentication-results", "received"])
+    assert rest == junk + message(tok, sender)
+    assert dkim.arc_verify(data, dnsfunc=nsd_dnsfunc(env))[0] == b"pass"
+
+
+@pytest.fixture(scope="module")
+def small_budget_router(env):
+    router = start_router(env, "router-hold-budget", extra=[
+        "--hold", "--hold-memory", "100000"])
+    yield router
+    assert router.stop() == 0
+
+
+def test_hold_memory_budget(env, small_budget_router):
+    """A message that would take the worker past --hold-memory gets 452
+    4.3.1 (RFC 3463: mail system full) and nothing is delivered; the
+    budget comes back, and the next small message is delivered."""
+    sender = "news@none.auth.example"
+    line = b"0123456789" * 7 + b"\r\n"
+    for lines, want in ((3000, 452), (10, 250)):
+        tok = token()
+        msg = message(tok, sender) + line * lines
+        code, text = send(small_budget_router, sender, msg)["data"]
+        assert code == want, text
+        if want == 452:
+            assert text[0].startswith("4.3.1"), text
+            assert arrived(env, tok) is None
+        else:
+            assert arrived(env, tok) is not None

@@ -269,6 +269,10 @@ authres_find_results(void)
 		    "neutral" },
 		{ "mx.example (dmarc=pass); none", "dmarc", NULL },
 		{ "mx.example; dmarc=", "dmarc", NULL },
+		/* The authserv-id is not a result, even when it looks like one. */
+		{ "i=1; dmarc=pass; spf=fail", "dmarc", NULL },
+		{ "dmarc=pass; spf=fail", "dmarc", NULL },
+		{ "i = 2 ; mx.example ; dmarc=pass", "dmarc", "pass" },
 	};
 	char result[16];
 	size_t i;

@@ -77,7 +77,8 @@ test_scan_split(void)
 	CHECK(done);
 	CHECK_INT(i, strlen(msg));
 	CHECK_STR(all, "line\r\n..dot\r\n");
-	CHECK_INT(ds.bytes, 13);
+	/* RFC 1870: the size leaves out the doubled quoting dot. */
+	CHECK_INT(ds.bytes, 12);
 }
 
 /* RFC 5321 section 6.3: Received fields are counted to detect loops. */
