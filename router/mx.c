@@ -37,11 +37,15 @@ struct mx_lookup {
 	void			*arg;
 	char			 domain[MX_NAME_MAX];
 	struct dns_query	*mx_query;	/* NULL once answered */
-	struct mx_host		 hosts[MX_HOSTS_MAX];
+	/* MX_HOSTS_MAX entries, allocated with the MX answer. */
+	struct mx_host		*hosts;
 	size_t			 nhosts;
 	int			 implicit;
-	/* [host][0] is AAAA, [host][1] is A. */
-	struct mx_addr_query	 addr_queries[MX_HOSTS_MAX][2];
+	/*
+	 * nhosts entries, allocated when the address queries start.
+	 * [host][0] is the AAAA query and [host][1] the A query.
+	 */
+	struct mx_addr_query	(*addr_queries)[2];
 	size_t			 outstanding;
 };
 
@@ -177,6 +181,14 @@ mx_select_hosts(const ldns_rr_list *rrs, struct mx_host *hosts, size_t max,
 	return n > 0 ? MX_OK : MX_NOADDR;
 }
 
+static void
+mx_free(struct mx_lookup *lookup)
+{
+	free(lookup->hosts);
+	free(lookup->addr_queries);
+	free(lookup);
+}
+
 /* Hand the result to the caller, then free the lookup. */
 static void
 mx_finish(struct mx_lookup *lookup, enum mx_status status,
@@ -190,7 +202,7 @@ mx_finish(struct mx_lookup *lookup, enum mx_status status,
 	result.targets = targets;
 	result.ntargets = ntargets;
 	lookup->cb(lookup->arg, &result);
-	free(lookup);
+	mx_free(lookup);
 }
 
 static int
@@ -263,6 +275,8 @@ mx_start_addr_queries(struct mx_lookup *lookup)
 	struct mx_addr_query *q;
 	size_t h, k;
 
+	lookup->addr_queries = xcalloc(lookup->nhosts,
+	    sizeof(lookup->addr_queries[0]));
 	for (h = 0; h < lookup->nhosts; h++) {
 		for (k = 0; k < 2; k++) {
 			q = &lookup->addr_queries[h][k];
@@ -287,6 +301,7 @@ mx_on_mx_answer(void *arg, const struct dns_answer *answer)
 	enum mx_status status;
 
 	lookup->mx_query = NULL;
+	lookup->hosts = xcalloc(MX_HOSTS_MAX, sizeof(lookup->hosts[0]));
 	switch (answer->status) {
 	case DNS_OK:
 		status = mx_select_hosts(answer->rrs, lookup->hosts,
@@ -400,9 +415,9 @@ mx_cancel(struct mx_lookup *lookup)
 
 	if (lookup->mx_query != NULL)
 		dns_cancel(lookup->mx_query);
-	for (h = 0; h < lookup->nhosts; h++)
+	for (h = 0; lookup->addr_queries != NULL && h < lookup->nhosts; h++)
 		for (k = 0; k < 2; k++)
 			if (lookup->addr_queries[h][k].query != NULL)
 				dns_cancel(lookup->addr_queries[h][k].query);
-	free(lookup);
+	mx_free(lookup);
 }

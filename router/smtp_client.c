@@ -239,7 +239,7 @@ struct smtp_client {
 	/* Resolution and the addresses left to try. */
 	struct mx_lookup	*mx;
 	enum sc_error		 mx_error;	/* a failure reported from MX */
-	struct mx_target	 targets[MX_TARGETS_MAX];
+	struct mx_target	*targets;	/* copied from the MX result */
 	size_t			 ntargets;
 	size_t			 next_target;
 	const struct mx_target	*target;	/* the one being tried */
@@ -571,6 +571,7 @@ sc_free(struct smtp_client *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	SSL_CTX_free(c->cfg.tls_ctx);
+	free(c->targets);
 	free(c->hostname);
 	free(c->mail_from);
 	free(c);
@@ -1127,6 +1128,9 @@ sc_on_mx(void *arg, const struct mx_result *res)
 	c->mx = NULL;
 	switch (res->status) {
 	case MX_OK:
+		if (res->ntargets == 0 || res->ntargets > MX_TARGETS_MAX)
+			fatal_invariant("MX result with no target or too many");
+		c->targets = xcalloc(res->ntargets, sizeof(c->targets[0]));
 		c->ntargets = res->ntargets;
 		memcpy(c->targets, res->targets,
 		    res->ntargets * sizeof(c->targets[0]));
