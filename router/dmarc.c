@@ -19,12 +19,12 @@
 #include <strings.h>
 
 #include <ldns/ldns.h>
-#include <sodium.h>
 
 #include "dmarc.h"
 #include "dns.h"
 #include "log.h"
 #include "psl.h"
+#include "random.h"
 #include "xmalloc.h"
 
 #define DMARC_PREFIX		"_dmarc."
@@ -477,7 +477,7 @@ dmarc_sample(const struct dmarc_record *rec, const struct dmarc_auth *auth,
 	if (res->requested == DMARC_POLICY_NONE || rec->pct >= 100)
 		return;
 	draw = auth->pct_draw != NULL ? *auth->pct_draw % 100 :
-	    randombytes_uniform(100);
+	    random_uniform(100);
 	if (draw < rec->pct)
 		return;
 	res->sampled_out = 1;

@@ -68,6 +68,7 @@
 #include "cache.h"
 #include "dns.h"
 #include "log.h"
+#include "random.h"
 #include "xmalloc.h"
 
 #define DNS_MAX_RESOLVERS	8
@@ -871,7 +872,7 @@ dns_flight_build_query(struct dns_flight *f)
 	pkt = ldns_pkt_query_new(qname, f->qtype, LDNS_RR_CLASS_IN, LDNS_RD);
 	if (pkt == NULL)
 		return -1;
-	f->id = (uint16_t)randombytes_uniform(65536);
+	f->id = (uint16_t)random_uniform(65536);
 	ldns_pkt_set_id(pkt, f->id);
 	/* AD in a query asks a validating resolver to report AD (RFC 6840). */
 	ldns_pkt_set_ad(pkt, true);

@@ -15,10 +15,10 @@
 #include <strings.h>
 
 #include <ldns/ldns.h>
-#include <sodium.h>
 
 #include "dns.h"
 #include "mx.h"
+#include "random.h"
 #include "xmalloc.h"
 
 /* The AAAA or A query of one host, and the addresses it returned. */
@@ -153,7 +153,7 @@ mx_decode_record(const ldns_rr *rr, struct mx_candidate *cand, int *root_pref)
 	if (mx_dname_to_text(exchange, cand->host.name,
 	    sizeof(cand->host.name)) == -1)
 		return -1;
-	cand->tiebreak = randombytes_random();
+	cand->tiebreak = random_u32();
 	return 1;
 }
 

@@ -100,6 +100,7 @@
 #include "dns.h"
 #include "log.h"
 #include "mx.h"
+#include "random.h"
 #include "smtp_client.h"
 #include "tls.h"
 #include "xmalloc.h"
@@ -1858,7 +1859,7 @@ smtp_client_new(struct ev_loop *loop, struct dns_ctx *dns,
 	c->cfg.hostname = c->hostname;
 	if (c->cfg.tls_ctx != NULL)
 		SSL_CTX_up_ref(c->cfg.tls_ctx);
-	randombytes_buf(rnd, sizeof(rnd));
+	random_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(c->id, sizeof(c->id), rnd, sizeof(rnd));
 	log_printable(c->domain, sizeof(c->domain), domain, strlen(domain));
 	c->mail_from = xstrdup(mail_from);

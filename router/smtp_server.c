@@ -37,6 +37,7 @@
 #include "buf.h"
 #include "idn.h"
 #include "log.h"
+#include "random.h"
 #include "route.h"
 #include "smtp_data.h"
 #include "smtp_server.h"
@@ -1262,7 +1263,7 @@ smtp_server_accept(struct ev_loop *loop, const struct smtp_server_config *cfg,
 	s->cfg = cfg;
 	s->fd = fd;
 	s->state = SMTP_S_INIT;
-	randombytes_buf(rnd, sizeof(rnd));
+	random_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(s->id, sizeof(s->id), rnd, sizeof(rnd));
 	buf_init(&s->in, SMTP_IN_CAP);
 	buf_init(&s->out, SMTP_OUT_CAP);
