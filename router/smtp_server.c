@@ -782,22 +782,41 @@ sess_next_line(struct smtp_session *s, char line[SMTP_LINE_MAX + 1])
 	return 1;
 }
 
+/*
+ * Whether the session takes input now: not while it waits for a reply
+ * from elsewhere, has a full input buffer or a destination that cannot
+ * take more of the message.
+ */
+static int
+sess_wants_input(const struct smtp_session *s)
+{
+	size_t i;
+
+	if (s->state == SMTP_S_CLOSING || sess_waiting(s) ||
+	    buf_room(&s->in) == 0)
+		return 0;
+	for (i = 0; i < s->nups; i++)
+		if (s->ups[i]->blocked)
+			return 0;
+	return 1;
+}
+
+/*
+ * Start the read watcher when the session takes input.  A session that
+ * pauses keeps its watcher running, and sess_read_cb() stops it only if
+ * input arrives during the pause.  With epoll, libev 4.33 leaves a stopped
+ * descriptor registered, so a watcher stopped and started again around
+ * each reply cost an epoll_ctl() that failed with EEXIST.
+ */
 static void
 sess_update_watchers(struct smtp_session *s)
 {
-	int want_read = s->state != SMTP_S_CLOSING && !sess_waiting(s) &&
-	    buf_room(&s->in) > 0;
-	size_t i;
+	int want_read = sess_wants_input(s);
 
 	if (s->state == SMTP_S_TLS_HANDSHAKE)
 		return;		/* the handshake drives the watchers */
-	for (i = 0; i < s->nups && want_read; i++)
-		if (s->ups[i]->blocked)
-			want_read = 0;
 	if (want_read && !ev_is_active(&s->rio))
 		ev_io_start(s->loop, &s->rio);
-	else if (!want_read && ev_is_active(&s->rio) && !s->write_wants_read)
-		ev_io_stop(s->loop, &s->rio);
 	/* TLS may hold decrypted bytes the socket will not signal again. */
 	if (want_read && s->ssl != NULL && SSL_pending(s->ssl) > 0)
 		ev_feed_event(s->loop, &s->rio, EV_READ);
@@ -1017,8 +1036,10 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (s->state == SMTP_S_CLOSING)
 			return;
 	}
-	if (room == 0) {
-		ev_io_stop(loop, w);
+	if (!sess_wants_input(s)) {
+		/* Input during a pause waits in the socket. */
+		if (!s->write_wants_read)
+			ev_io_stop(loop, w);
 		return;
 	}
 	/* Command sessions keep a small buffer; DATA reads in large chunks. */
@@ -1106,7 +1127,8 @@ sess_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		s->ip->n--;
 	if (s->ssl != NULL)
 		SSL_free(s->ssl);
-	close(s->fd);
+	if (s->fd != -1)
+		close(s->fd);
 	buf_free(&s->in);
 	buf_free(&s->out);
 	log_info("sid=%s event=disconnect reason=%s", s->id, s->end_reason);
@@ -1138,6 +1160,16 @@ sess_close(struct smtp_session *s, const char *reason)
 	ev_timer_stop(s->loop, &s->idle);
 	ev_timer_stop(s->loop, &s->deadline);
 	sess_flush(s);
+	/*
+	 * With every reply written, close the socket now.  Otherwise the
+	 * client's close wakes the loop once more, and libev spends an
+	 * epoll_ctl() to drop the descriptor.
+	 */
+	if (buf_avail(&s->out) == 0) {
+		ev_io_stop(s->loop, &s->wio);
+		close(s->fd);
+		s->fd = -1;
+	}
 	/* Give a last reply that could not be written yet 10 s to drain. */
 	ev_timer_set(&s->reaper, buf_avail(&s->out) == 0 ? 0. : 10., 0.);
 	ev_timer_start(s->loop, &s->reaper);
