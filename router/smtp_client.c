@@ -214,7 +214,7 @@ enum sc_cmd_kind {
 struct sc_cmd {
 	enum sc_cmd_kind	 kind;
 	char			*line;	/* command with CRLF; NULL once sent */
-	char			*log_rcpt;	/* log_addr() form, RCPT only */
+	char			*rcpt;		/* the address, RCPT only */
 };
 
 struct smtp_client {
@@ -498,12 +498,18 @@ sc_emit(struct smtp_client *c, enum smtp_client_event ev,
 	return !c->dead;
 }
 
+/* Log a success, which is routine, at debug level and a failure at info. */
+static enum log_level
+sc_outcome_level(const struct smtp_reply *r)
+{
+	return r->code >= 400 ? LOG_LVL_INFO : LOG_LVL_DEBUG;
+}
+
 static void
 sc_log_outcome(struct smtp_client *c, const char *event,
     const struct smtp_reply *r, const char *extra)
 {
-	/* Successes are routine: one debug line; failures one info line. */
-	log_msg(r->code >= 400 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+	log_msg(sc_outcome_level(r),
 	    "session=%s domain=%s event=%s reply=\"%d%s%s %.200s\"%s%s",
 	    c->id, c->domain, event, r->code, r->enhanced[0] ? " " : "",
 	    r->enhanced, r->text, r->local ? " local=1" : "",
@@ -555,7 +561,7 @@ sc_free_cmds(struct smtp_client *c)
 
 	for (i = 0; i < c->ncmds; i++) {
 		free(c->cmds[i].line);
-		free(c->cmds[i].log_rcpt);
+		free(c->cmds[i].rcpt);
 	}
 	free(c->cmds);
 	c->cmds = NULL;
@@ -1439,7 +1445,7 @@ static void
 sc_reply_command(struct smtp_client *c, const struct smtp_reply *r)
 {
 	struct sc_cmd *cmd;
-	char extra[LOG_ADDR_MAX + 8];
+	char extra[LOG_ADDR_MAX + 8], rcpt[LOG_ADDR_MAX];
 
 	if (c->cmd_head == c->cmd_sent) {
 		log_info("session=%s unexpected reply=\"%d %.200s\"", c->id,
@@ -1449,8 +1455,12 @@ sc_reply_command(struct smtp_client *c, const struct smtp_reply *r)
 	}
 	cmd = &c->cmds[c->cmd_head++];
 	if (cmd->kind == SC_CMD_RCPT) {
-		snprintf(extra, sizeof(extra), " rcpt=%s", cmd->log_rcpt);
-		sc_log_outcome(c, "rcpt", r, extra);
+		/* The keyed hash of the address costs more than the line. */
+		if (log_enabled(sc_outcome_level(r))) {
+			snprintf(extra, sizeof(extra), " rcpt=%s",
+			    log_addr(rcpt, cmd->rcpt));
+			sc_log_outcome(c, "rcpt", r, extra);
+		}
 		if (!sc_emit(c, SMTP_CLIENT_RCPT, r))
 			return;
 		sc_send_commands(c);
@@ -1876,8 +1886,9 @@ smtp_client_new(struct ev_loop *loop, struct dns_ctx *dns,
 	sc_init_watchers(c);
 	c->state = SC_STATE_MX;
 
-	log_debug("session=%s domain=%s start from=%s size=%zu", c->id,
-	    c->domain, log_addr(log_from, mail_from), size);
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_debug("session=%s domain=%s start from=%s size=%zu",
+		    c->id, c->domain, log_addr(log_from, mail_from), size);
 	c->mx = mx_resolve(dns, domain, sc_on_mx, c);
 	if (c->mx == NULL) {
 		/* Report from the loop: never call back from inside new(). */
@@ -1907,7 +1918,6 @@ void
 smtp_client_rcpt(struct smtp_client *c, const char *addr)
 {
 	struct sc_cmd *cmd;
-	char log_rcpt[LOG_ADDR_MAX];
 	size_t len;
 
 	if (c->state != SC_STATE_RCPT || c->data_queued)
@@ -1917,7 +1927,7 @@ smtp_client_rcpt(struct smtp_client *c, const char *addr)
 	len = strlen(addr) + sizeof("RCPT TO:<>\r\n");
 	cmd->line = xmalloc(len);
 	snprintf(cmd->line, len, "RCPT TO:<%s>\r\n", addr);
-	cmd->log_rcpt = xstrdup(log_addr(log_rcpt, addr));
+	cmd->rcpt = xstrdup(addr);
 	sc_send_commands(c);
 }
 

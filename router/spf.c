@@ -2115,11 +2115,12 @@ spf_deliver(struct spf_check *c)
 	spf_cancel_lookups(c);
 	spf_copy_printable(c->outcome.problem, sizeof(c->outcome.problem),
 	    c->outcome.problem, strlen(c->outcome.problem));
-	log_debug("spf: result=%s domain=%s lookups=%u queries=%u "
-	    "problem=\"%s\"", spf_result_str(c->outcome.result),
-	    log_printable(domain, sizeof(domain), c->outcome.domain,
-	    strlen(c->outcome.domain)), c->dns_terms, c->queries,
-	    c->outcome.problem);
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_debug("spf: result=%s domain=%s lookups=%u queries=%u "
+		    "problem=\"%s\"", spf_result_str(c->outcome.result),
+		    log_printable(domain, sizeof(domain), c->outcome.domain,
+		    strlen(c->outcome.domain)), c->dns_terms, c->queries,
+		    c->outcome.problem);
 	c->delivering = 1;
 	c->cb(c->cb_arg, &c->outcome);
 	spf_free(c);
