@@ -59,31 +59,64 @@ static void	mx_on_mx_answer(void *, const struct dns_answer *);
 static void	mx_on_addr_answer(void *, const struct dns_answer *);
 
 /*
- * Copy a domain name rdf into out as text without the trailing dot.
+ * Copy a domain name rdf into out as text without the trailing dot, as
+ * ldns_rdf2str() of ldns 1.8.3 writes it: '.', ';', '(', ')' and '\' in
+ * a label become "\X", and bytes outside printable ASCII "\DDD".
  * Returns 0, or -1 when the rdf is not a name or does not fit.
  */
 static int
 mx_dname_to_text(const ldns_rdf *rdf, char *out, size_t outsz)
 {
-	char *text;
-	size_t len;
+	const uint8_t *d;
+	size_t size, pos = 0, o = 0, n, i;
+	unsigned char c;
 
 	if (rdf == NULL || ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_DNAME)
 		return -1;
-	text = ldns_rdf2str(rdf);
-	if (text == NULL)
+	d = ldns_rdf_data(rdf);
+	size = ldns_rdf_size(rdf);
+	if (size == 0 || size > LDNS_MAX_DOMAINLEN)
 		return -1;
-	len = strlen(text);
-	if (len > 1 && text[len - 1] == '.')
-		len--;
-	if (len == 0 || len >= outsz) {
-		free(text);
-		return -1;
+	if (size == 1) {
+		/* The root keeps its dot. */
+		if (outsz < 2)
+			return -1;
+		memcpy(out, ".", 2);
+		return 0;
 	}
-	memcpy(out, text, len);
-	out[len] = '\0';
-	free(text);
-	return 0;
+	while (pos < size && (n = d[pos]) != 0) {
+		if (pos + 1 + n > size)
+			return -1;
+		if (o > 0) {
+			if (o + 1 >= outsz)
+				return -1;
+			out[o++] = '.';
+		}
+		for (i = 0; i < n; i++) {
+			c = d[pos + 1 + i];
+			if (c == '.' || c == ';' || c == '(' || c == ')' ||
+			    c == '\\') {
+				if (o + 2 >= outsz)
+					return -1;
+				out[o++] = '\\';
+				out[o++] = (char)c;
+			} else if (c <= 0x20 || c >= 0x7f) {
+				if (o + 4 >= outsz)
+					return -1;
+				out[o++] = '\\';
+				out[o++] = (char)('0' + c / 100);
+				out[o++] = (char)('0' + c / 10 % 10);
+				out[o++] = (char)('0' + c % 10);
+			} else {
+				if (o + 1 >= outsz)
+					return -1;
+				out[o++] = (char)c;
+			}
+		}
+		pos += 1 + n;
+	}
+	out[o] = '\0';
+	return o > 0 ? 0 : -1;
 }
 
 static int

@@ -97,23 +97,47 @@ smtp_server_sessions(void)
 
 /* ---- replies ---- */
 
+/* Bytes of the longest enhanced status code that struct smtp_reply stores. */
+#define SESS_ENHANCED_MAX	(sizeof(((struct smtp_reply *)0)->enhanced) - 1)
+
+/*
+ * Queue "code enhanced text" with CRLF.  The text is cut at
+ * SMTP_REPLY_TEXT_MAX - 1 bytes.  The line is assembled in place with a
+ * single vsnprintf(), because every command sends a reply.
+ */
 void
 sess_reply(struct smtp_session *s, int code, const char *enhanced,
     const char *fmt, ...)
 {
-	char text[SMTP_REPLY_TEXT_MAX];
+	char line[SESS_ENHANCED_MAX + SMTP_REPLY_TEXT_MAX + 8];
+	size_t len = 0, elen = strlen(enhanced);
 	va_list ap;
+	int n;
 
+	if (code < 200 || code > 599 || elen > SESS_ENHANCED_MAX)
+		fatal_invariant("reply code or enhanced code out of range");
+	line[len++] = (char)('0' + code / 100);
+	line[len++] = (char)('0' + code / 10 % 10);
+	line[len++] = (char)('0' + code % 10);
+	line[len++] = ' ';
+	memcpy(line + len, enhanced, elen);
+	len += elen;
+	line[len++] = ' ';
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	n = vsnprintf(line + len, SMTP_REPLY_TEXT_MAX, fmt, ap);
 	va_end(ap);
+	if (n > 0)
+		len += (size_t)n < SMTP_REPLY_TEXT_MAX ? (size_t)n :
+		    SMTP_REPLY_TEXT_MAX - 1;
+	memcpy(line + len, "\r\n", 2);
+	len += 2;
 	/*
 	 * Only 5xx replies count: 4xx ones (busy destinations, too many
 	 * recipients) are no fault of the client's.
 	 */
 	if (code >= 500)
 		s->nerrors++;
-	if (buf_printf(&s->out, "%d %s %s\r\n", code, enhanced, text) < 0)
+	if (buf_append(&s->out, line, len) < 0)
 		s->nerrors = SMTP_MAX_ERRORS + 1;
 }
 
