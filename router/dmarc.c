@@ -25,6 +25,7 @@
 #include "log.h"
 #include "psl.h"
 #include "random.h"
+#include "str.h"
 #include "xmalloc.h"
 
 #define DMARC_PREFIX		"_dmarc."
@@ -417,7 +418,7 @@ dmarc_org_of(const struct psl *psl, const char *domain,
     char out[DMARC_DOMAIN_MAX])
 {
 	if (psl_org_domain(psl, domain, out, DMARC_DOMAIN_MAX) == -1)
-		snprintf(out, DMARC_DOMAIN_MAX, "%s", domain);
+		str_copy(out, domain, DMARC_DOMAIN_MAX);
 }
 
 int
@@ -491,12 +492,11 @@ dmarc_result_init(struct dmarc_result *res, const struct psl *psl,
     const char *from_domain, const char *record_domain)
 {
 	memset(res, 0, sizeof(*res));
-	snprintf(res->from_domain, sizeof(res->from_domain), "%s",
-	    from_domain);
+	str_copy(res->from_domain, from_domain, sizeof(res->from_domain));
 	dmarc_org_of(psl, from_domain, res->org_domain);
 	if (record_domain != NULL)
-		snprintf(res->record_domain, sizeof(res->record_domain), "%s",
-		    record_domain);
+		str_copy(res->record_domain, record_domain,
+		    sizeof(res->record_domain));
 }
 
 void
@@ -558,7 +558,7 @@ dmarc_copy(char *buf, size_t size, const char *src)
 {
 	if (src == NULL)
 		return NULL;
-	snprintf(buf, size, "%s", src);
+	str_copy(buf, src, size);
 	return buf;
 }
 

@@ -102,6 +102,7 @@
 #include "mx.h"
 #include "random.h"
 #include "smtp_client.h"
+#include "str.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -483,8 +484,8 @@ sc_local_reply(struct smtp_reply *r, enum sc_error err)
 {
 	memset(r, 0, sizeof(*r));
 	r->code = sc_errors[err].code;
-	snprintf(r->enhanced, sizeof(r->enhanced), "%s", sc_errors[err].enhanced);
-	snprintf(r->text, sizeof(r->text), "%s", sc_errors[err].text);
+	str_copy(r->enhanced, sc_errors[err].enhanced, sizeof(r->enhanced));
+	str_copy(r->text, sc_errors[err].text, sizeof(r->text));
 	r->local = 1;
 }
 

@@ -42,6 +42,7 @@
 #include "smtp_data.h"
 #include "smtp_server.h"
 #include "srs.h"
+#include "str.h"
 #include "tls.h"
 #include "smtp_session.h"
 #include "xmalloc.h"
@@ -248,7 +249,7 @@ cmd_helo(struct smtp_session *s, const char *args, int esmtp)
 		return;
 	}
 	sess_txn_reset(s, 0);
-	snprintf(s->helo, sizeof(s->helo), "%s", args);
+	str_copy(s->helo, args, sizeof(s->helo));
 	s->esmtp = esmtp;
 	sess_set_state(s, SMTP_S_READY);
 	if (!esmtp) {
@@ -328,7 +329,7 @@ smtp_join_decoded(const char *decoded, char *out, size_t outsz)
 	    strlen(at + 1) > ADDR_DOMAIN_MAX)
 		return -1;
 	memcpy(a.local, decoded, (size_t)(at - decoded));
-	snprintf(a.domain, sizeof(a.domain), "%s", at + 1);
+	str_copy(a.domain, at + 1, sizeof(a.domain));
 	if (addr_format(&a, out, outsz) < 0)
 		return -1;
 	/* The result must parse back: this rejects CR, LF and bad domains. */
