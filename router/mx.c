@@ -37,8 +37,7 @@ struct mx_lookup {
 	void			*arg;
 	char			 domain[MX_NAME_MAX];
 	struct dns_query	*mx_query;	/* NULL once answered */
-	/* MX_HOSTS_MAX entries, allocated with the MX answer. */
-	struct mx_host		*hosts;
+	struct mx_host		*hosts;		/* nhosts, from the MX answer */
 	size_t			 nhosts;
 	int			 implicit;
 	/*
@@ -331,14 +330,15 @@ static void
 mx_on_mx_answer(void *arg, const struct dns_answer *answer)
 {
 	struct mx_lookup *lookup = arg;
+	struct mx_host hosts[MX_HOSTS_MAX];
 	enum mx_status status;
+	size_t nhosts = 0;
 
 	lookup->mx_query = NULL;
-	lookup->hosts = xcalloc(MX_HOSTS_MAX, sizeof(lookup->hosts[0]));
 	switch (answer->status) {
 	case DNS_OK:
-		status = mx_select_hosts(answer->rrs, lookup->hosts,
-		    MX_HOSTS_MAX, &lookup->nhosts);
+		status = mx_select_hosts(answer->rrs, hosts, MX_HOSTS_MAX,
+		    &nhosts);
 		if (status != MX_OK) {
 			mx_finish(lookup, status, NULL, 0);
 			return;
@@ -346,10 +346,9 @@ mx_on_mx_answer(void *arg, const struct dns_answer *answer)
 		break;
 	case DNS_NODATA:
 		/* RFC 5321 section 5.1: no MX, so the domain is its own MX. */
-		memcpy(lookup->hosts[0].name, lookup->domain,
-		    sizeof(lookup->hosts[0].name));
-		lookup->hosts[0].preference = 0;
-		lookup->nhosts = 1;
+		memcpy(hosts[0].name, lookup->domain, sizeof(hosts[0].name));
+		hosts[0].preference = 0;
+		nhosts = 1;
 		lookup->implicit = 1;
 		break;
 	case DNS_NXDOMAIN:
@@ -362,6 +361,9 @@ mx_on_mx_answer(void *arg, const struct dns_answer *answer)
 	default:
 		fatal_invariant("unknown DNS status");
 	}
+	lookup->hosts = xcalloc(nhosts, sizeof(lookup->hosts[0]));
+	memcpy(lookup->hosts, hosts, nhosts * sizeof(hosts[0]));
+	lookup->nhosts = nhosts;
 	mx_start_addr_queries(lookup);
 }
 
