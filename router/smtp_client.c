@@ -30,7 +30,7 @@
  *             DOT
  *              | reply: END
  *              v
- *             DONE --quit()--> QUIT --reply, close or timeout--> freed
+ *             DONE --quit()--> QUIT --written, close or timeout--> freed
  *
  * When the reply to EHLO offers STARTTLS, the configuration has a client
  * TLS context and the connection is still in plaintext, the session takes
@@ -128,7 +128,7 @@ enum sc_state {
 	SC_STATE_BODY,		/* after 354: the owner streams the message */
 	SC_STATE_DOT,		/* final dot sent, waiting for its reply */
 	SC_STATE_DONE,		/* connected, nothing more to send but QUIT */
-	SC_STATE_QUIT,		/* QUIT sent after quit(); no more callbacks */
+	SC_STATE_QUIT,		/* QUIT queued after quit(); no more callbacks */
 	SC_STATE_CLOSED,	/* no connection; FAILED or LOST was reported */
 };
 
@@ -811,6 +811,18 @@ sc_flush(struct smtp_client *c)
 	if (io == TLS_IO_ERROR || io == TLS_IO_CLOSED) {
 		sc_trouble(c, SC_ERR_LOST,
 		    io == TLS_IO_CLOSED ? "closed by peer" : err);
+		return;
+	}
+	if (c->state == SC_STATE_QUIT && buf_avail(&c->out) == 0) {
+		/*
+		 * The transaction is over, so the reply to QUIT changes
+		 * nothing.  Close without waiting for it, as Postfix 3.7
+		 * does by default (smtp_skip_quit_response = yes), which
+		 * saves a wakeup and a read per message.
+		 */
+		if (c->ssl != NULL)
+			tls_shutdown(c->ssl);
+		sc_release(c, "quit");
 		return;
 	}
 	c->write_wants_read = io == TLS_IO_WANT_READ;
