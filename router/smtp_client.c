@@ -74,8 +74,9 @@
  * previous reply.  Output is gathered in one buffer and written from an ev_prepare
  * watcher, which runs after every callback of the loop iteration and
  * before the loop sleeps, so a burst of commands or message chunks leaves
- * in one write().  An ev_io write watcher runs only while the socket does
- * not take everything.
+ * in one write().  Message bytes wait until SC_BODY_BATCH of them have
+ * gathered or the final dot follows.  An ev_io write watcher runs only
+ * while the socket does not take everything.
  *
  * A client is freed only outside its own watcher callbacks: quit() and
  * abort() from inside one stop every watcher and mark it dead, and the
@@ -111,7 +112,12 @@
 #define SC_DEFAULT_COMMAND_TIMEOUT	60.0
 #define SC_DEFAULT_DATA_END_TIMEOUT	300.0
 #define SC_DEFAULT_HIGH_WATER		(256 * 1024)
-#define SC_QUIT_TIMEOUT_MAX		10.0	/* wait for the reply to QUIT */
+#define SC_QUIT_TIMEOUT_MAX		10.0	/* wait for QUIT to be written */
+/*
+ * Message bytes gathered before a write.  A short message then leaves
+ * with the final dot in one write() instead of a write per piece.
+ */
+#define SC_BODY_BATCH			(16 * 1024)
 #define SC_INPUT_CAP			8192	/* replies are read line by line */
 #define SC_NAME_MAX			256
 
@@ -632,9 +638,20 @@ sc_timer_arm(struct smtp_client *c, double seconds)
 }
 
 /*
+ * Whether output is on its way out: a write is scheduled, or waits for
+ * the socket.  Message bytes gathered for a later write do not count.
+ */
+static int
+sc_output_pending(const struct smtp_client *c)
+{
+	return buf_avail(&c->out) > 0 && (ev_is_active(&c->flush_w) ||
+	    ev_is_active(&c->write_w) || c->write_wants_read);
+}
+
+/*
  * Set the timer for the transaction states.  It runs while a reply is due
- * or output is waiting, and restarts on every reply and every write that
- * made progress.
+ * or output is on its way out, and restarts on every reply and every
+ * write that made progress.
  */
 static void
 sc_timer_update(struct smtp_client *c)
@@ -644,7 +661,7 @@ sc_timer_update(struct smtp_client *c)
 	switch (c->state) {
 	case SC_STATE_RCPT:
 	case SC_STATE_BODY:
-		if (c->cmd_head < c->cmd_sent || buf_avail(&c->out) > 0)
+		if (c->cmd_head < c->cmd_sent || sc_output_pending(c))
 			sc_timer_arm(c, c->cfg.command_timeout);
 		else
 			ev_timer_stop(c->loop, &c->timer);
@@ -1974,7 +1991,8 @@ smtp_client_write(struct smtp_client *c, const void *data, size_t len)
 			c->body_tail[0] = c->body_tail[1];
 			c->body_tail[1] = p[0];
 		}
-		sc_flush_soon(c);
+		if (buf_avail(&c->out) >= SC_BODY_BATCH)
+			sc_flush_soon(c);
 		sc_timer_update(c);
 	}
 	avail = buf_avail(&c->out);

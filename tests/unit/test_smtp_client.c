@@ -1256,6 +1256,10 @@ test_session_5xx_and_refused(void)
 	mock_stop(&m);
 }
 
+/*
+ * Half a message, long enough to be written before the end (the client
+ * gathers up to 16 KiB), then an abort: no dot may follow.
+ */
 static void
 test_session_abort_without_dot(void)
 {
@@ -1265,10 +1269,12 @@ test_session_abort_without_dot(void)
 		{ "RCPT TO:", "250 ok\r\n", 0 },
 		{ "DATA", "354 go\r\n", 0 },
 	};
-	static const char part[] = "Subject: half a message\r\n\r\nsome";
+	static const char head[] = "Subject: half a message\r\n\r\n";
+	static char part[40000];
 	struct smtp_client_config cfg = test_config();
 	struct owner o = { 0 };
 	struct mock m;
+	size_t i;
 
 	if (mock_start(&m, "127.0.0.1", "220 mx1\r\n", steps, 4) == -1) {
 		CHECK(0);
@@ -1280,11 +1286,15 @@ test_session_abort_without_dot(void)
 	smtp_client_data(o.client);
 	CHECK(wait_events(&o, 3));
 	CHECK_INT(o.events[2], SMTP_CLIENT_DATA);
-	smtp_client_write(o.client, part, sizeof(part) - 1);
+	memcpy(part, head, sizeof(head) - 1);
+	for (i = sizeof(head) - 1; i < sizeof(part); i++)
+		part[i] = (i + 2) % 80 == 0 ? '\r' : (i + 1) % 80 == 0 ?
+		    '\n' : 's';
+	smtp_client_write(o.client, part, sizeof(part));
 	settle(0.05);
 	smtp_client_abort(o.client);
 	CHECK(run_until(mock_eof, &m, 5.0));
-	CHECK(strstr(m.rx, "\r\nsome") != NULL);
+	CHECK(strstr(m.rx, "\r\n\r\nsss") != NULL);
 	CHECK(strstr(m.rx, "\r\n.\r\n") == NULL);
 	CHECK(m.body == NULL);
 	CHECK_INT(o.nevents, 3);
