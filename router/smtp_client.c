@@ -1036,7 +1036,7 @@ sc_connect_next(struct smtp_client *c)
 		if (c->state != SC_STATE_CONNECT)
 			sc_set_state(c, SC_STATE_CONNECT);
 		c->target = &c->targets[c->next_target++];
-		inet_ntop(c->target->family, c->target->addr, c->addr_text,
+		str_inet_ntop(c->target->family, c->target->addr, c->addr_text,
 		    sizeof(c->addr_text));
 		log_debug("session=%s domain=%s connecting mx=%s addr=%s port=%d",
 		    c->id, c->domain, c->target->host, c->addr_text,

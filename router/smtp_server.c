@@ -1209,7 +1209,7 @@ sess_peer_ip(struct smtp_session *s, const struct sockaddr *sa)
 		src = &((const struct sockaddr_in *)sa)->sin_addr;
 	else if (sa->sa_family == AF_INET6)
 		src = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (src == NULL || inet_ntop(sa->sa_family, src, s->peer_ip,
+	if (src == NULL || str_inet_ntop(sa->sa_family, src, s->peer_ip,
 	    sizeof(s->peer_ip)) == NULL)
 		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
 }

@@ -57,6 +57,7 @@
 #include "dns.h"
 #include "log.h"
 #include "spf.h"
+#include "str.h"
 #include "xmalloc.h"
 
 /* Terms that cause DNS lookups, and void lookups: RFC 7208 4.6.4. */
@@ -1277,11 +1278,11 @@ spf_client_parse(struct spf_check *c, const char *text)
 		}
 	} else
 		return -1;
-	if (inet_ntop(c->family, c->ip, c->ip_text, sizeof(c->ip_text)) ==
-	    NULL)
+	if (str_inet_ntop(c->family, c->ip, c->ip_text,
+	    sizeof(c->ip_text)) == NULL)
 		return -1;
 	if (c->family == AF_INET) {
-		snprintf(c->ip_dotted, sizeof(c->ip_dotted), "%s", c->ip_text);
+		str_copy(c->ip_dotted, c->ip_text, sizeof(c->ip_dotted));
 		return 0;
 	}
 	/*
