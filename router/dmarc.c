@@ -545,8 +545,9 @@ struct dmarc_check {
 	struct dmarc_auth	 auth;
 	char			 spf_result[DMARC_RESULT_MAX];
 	char			 spf_domain[DMARC_DOMAIN_MAX];
-	char			 dkim_domain[DMARC_DKIM_MAX][DMARC_DOMAIN_MAX];
-	char			 dkim_result[DMARC_DKIM_MAX][DMARC_RESULT_MAX];
+	/* auth.ndkim entries each, allocated when there are DKIM results. */
+	char			(*dkim_domain)[DMARC_DOMAIN_MAX];
+	char			(*dkim_result)[DMARC_RESULT_MAX];
 	uint32_t		 draw;
 };
 
@@ -573,6 +574,12 @@ dmarc_copy_auth(struct dmarc_check *chk, const struct dmarc_auth *auth)
 	    sizeof(chk->spf_domain), auth->spf_domain);
 	chk->auth.ndkim = auth->ndkim < DMARC_DKIM_MAX ? auth->ndkim :
 	    DMARC_DKIM_MAX;
+	if (chk->auth.ndkim > 0) {
+		chk->dkim_domain = xcalloc(chk->auth.ndkim,
+		    sizeof(chk->dkim_domain[0]));
+		chk->dkim_result = xcalloc(chk->auth.ndkim,
+		    sizeof(chk->dkim_result[0]));
+	}
 	for (i = 0; i < chk->auth.ndkim; i++) {
 		chk->auth.dkim[i].domain = dmarc_copy(chk->dkim_domain[i],
 		    DMARC_DOMAIN_MAX, auth->dkim[i].domain);
@@ -603,6 +610,14 @@ dmarc_lookup(struct dmarc_check *chk, enum dmarc_step step)
 	    step == DMARC_STEP_FROM ? chk->from : chk->org);
 	chk->query = dns_lookup(chk->dns, name, LDNS_RR_TYPE_TXT,
 	    dmarc_on_answer, chk);
+}
+
+static void
+dmarc_check_free(struct dmarc_check *chk)
+{
+	free(chk->dkim_domain);
+	free(chk->dkim_result);
+	free(chk);
 }
 
 struct dmarc_check *
@@ -641,7 +656,7 @@ dmarc_cancel(struct dmarc_check *chk)
 		return;
 	if (chk->query != NULL)
 		dns_cancel(chk->query);
-	free(chk);
+	dmarc_check_free(chk);
 }
 
 /* Run the callback with a result that has no record, and free chk. */
@@ -657,7 +672,7 @@ dmarc_finish_plain(struct dmarc_check *chk, enum dmarc_status status,
 	log_debug("dmarc: domain=%s result=%s reason=\"%s\"", chk->from,
 	    dmarc_status_str(status), reason);
 	chk->cb(chk->arg, &res);
-	free(chk);
+	dmarc_check_free(chk);
 }
 
 static void
@@ -673,7 +688,7 @@ dmarc_finish_record(struct dmarc_check *chk, const char *record_domain,
 	    dmarc_status_str(res.status), dmarc_policy_str(res.policy),
 	    res.reason);
 	chk->cb(chk->arg, &res);
-	free(chk);
+	dmarc_check_free(chk);
 }
 
 /*

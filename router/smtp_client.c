@@ -252,12 +252,14 @@ struct smtp_client {
 	size_t			 next_target;
 	const struct mx_target	*target;	/* the one being tried */
 
-	/* Outcome of the hosts tried so far, for the final FAILED reply. */
+	/*
+	 * Outcome of the hosts tried so far, for the final FAILED reply.
+	 * Each reply is allocated when a host first fails that way.
+	 */
 	int			 all_5xx;
-	struct smtp_reply	 last_5xx;
-	int			 have_4xx;
-	struct smtp_reply	 last_4xx;
-	struct smtp_reply	 last_local;
+	struct smtp_reply	*last_5xx;
+	struct smtp_reply	*last_4xx;
+	struct smtp_reply	*last_local;
 
 	/* The connection. */
 	int			 fd;
@@ -586,6 +588,9 @@ sc_free(struct smtp_client *c)
 	buf_free(&c->out);
 	SSL_CTX_free(c->cfg.tls_ctx);
 	free(c->targets);
+	free(c->last_5xx);
+	free(c->last_4xx);
+	free(c->last_local);
 	free(c->hostname);
 	free(c->mail_from);
 	free(c);
@@ -926,12 +931,12 @@ sc_connected(struct smtp_client *c)
 static void
 sc_exhausted_reply(const struct smtp_client *c, struct smtp_reply *r)
 {
-	if (c->all_5xx && c->last_5xx.code != 0)
-		*r = c->last_5xx;
-	else if (c->have_4xx)
-		*r = c->last_4xx;
-	else if (c->last_local.code != 0)
-		*r = c->last_local;
+	if (c->all_5xx && c->last_5xx != NULL)
+		*r = *c->last_5xx;
+	else if (c->last_4xx != NULL)
+		*r = *c->last_4xx;
+	else if (c->last_local != NULL)
+		*r = *c->last_local;
 	else
 		sc_local_reply(r, SC_ERR_NO_ANSWER);
 }
@@ -1008,21 +1013,28 @@ sc_log_host_failed(const struct smtp_client *c, const struct smtp_reply *r,
 	    detail ? "\"" : "");
 }
 
+/* Keep a copy of r in *slot, allocating it the first time. */
+static void
+sc_keep_reply(struct smtp_reply **slot, const struct smtp_reply *r)
+{
+	if (*slot == NULL)
+		*slot = xmalloc(sizeof(**slot));
+	**slot = *r;
+}
+
 /* Record the failure of the current host for the final FAILED reply. */
 static void
 sc_record_host_failure(struct smtp_client *c, const struct smtp_reply *r)
 {
 	if (!r->local && r->code / 100 == 5) {
-		c->last_5xx = *r;
+		sc_keep_reply(&c->last_5xx, r);
 		return;
 	}
 	c->all_5xx = 0;
-	if (!r->local && r->code / 100 == 4) {
-		c->last_4xx = *r;
-		c->have_4xx = 1;
-	} else if (r->local) {
-		c->last_local = *r;
-	}
+	if (!r->local && r->code / 100 == 4)
+		sc_keep_reply(&c->last_4xx, r);
+	else if (r->local)
+		sc_keep_reply(&c->last_local, r);
 }
 
 /* Connect to the next address that accepts a connect, or report FAILED. */
