@@ -112,7 +112,7 @@
 #define SC_DEFAULT_COMMAND_TIMEOUT	60.0
 #define SC_DEFAULT_DATA_END_TIMEOUT	300.0
 #define SC_DEFAULT_HIGH_WATER		(256 * 1024)
-#define SC_QUIT_TIMEOUT_MAX		10.0	/* wait for QUIT to be written */
+#define SC_QUIT_TIMEOUT_MAX		10.0	/* to write QUIT */
 /*
  * Message bytes gathered before a write.  A short message then leaves
  * with the final dot in one write() instead of a write per piece.
@@ -134,7 +134,7 @@ enum sc_state {
 	SC_STATE_BODY,		/* after 354: the owner streams the message */
 	SC_STATE_DOT,		/* final dot sent, waiting for its reply */
 	SC_STATE_DONE,		/* connected, nothing more to send but QUIT */
-	SC_STATE_QUIT,		/* QUIT queued after quit(); no more callbacks */
+	SC_STATE_QUIT,		/* QUIT queued by quit(); no more callbacks */
 	SC_STATE_CLOSED,	/* no connection; FAILED or LOST was reported */
 };
 
