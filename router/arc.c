@@ -76,7 +76,11 @@ struct arc_verifier {
 	struct arc_set		*sets[ARC_INSTANCE_MAX + 1];
 	struct arc_chain_result	 res;
 	int			 settled;	/* res is final already */
-	struct dkim_body_hash	 bodies[ARC_BODY_HASHES];
+	/*
+	 * One body hash per distinct (body canonicalization, l=) of the
+	 * ARC-Message-Signatures, each allocated when one needs it.
+	 */
+	struct dkim_body_hash	*bodies[ARC_BODY_HASHES];
 	size_t			 nbodies;
 	size_t			 pending;
 	arc_cb			*cb;
@@ -357,14 +361,15 @@ arc_body_for(struct arc_verifier *v, const struct dkim_sig *sig)
 	size_t i;
 
 	for (i = 0; i < v->nbodies; i++) {
-		b = &v->bodies[i];
+		b = v->bodies[i];
 		if (b->canon == sig->bcanon && b->has_limit == sig->has_l &&
 		    (!sig->has_l || b->limit == sig->l))
 			return b;
 	}
 	if (v->nbodies == ARC_BODY_HASHES)
 		return NULL;
-	b = &v->bodies[v->nbodies++];
+	b = xcalloc(1, sizeof(*b));
+	v->bodies[v->nbodies++] = b;
 	dkim_body_hash_init(b, sig->bcanon, sig->has_l, sig->l);
 	return b;
 }
@@ -459,7 +464,7 @@ arc_verifier_update(struct arc_verifier *v, const char *p, size_t len)
 		arc_header_done(v);
 	}
 	for (i = 0; i < v->nbodies && len > 0; i++)
-		dkim_body_hash_update(&v->bodies[i], p, len);
+		dkim_body_hash_update(v->bodies[i], p, len);
 }
 
 /*
@@ -561,7 +566,7 @@ arc_verifier_finish(struct arc_verifier *v, arc_cb *cb, void *arg)
 		arc_header_done(v);
 	}
 	for (i = 0; i < v->nbodies; i++)
-		dkim_body_hash_final(&v->bodies[i]);
+		dkim_body_hash_final(v->bodies[i]);
 	if (v->pending == 0)
 		ev_timer_start(v->loop, &v->timer);
 }
@@ -589,8 +594,10 @@ arc_verifier_free(struct arc_verifier *v)
 		arc_sig_clear(&v->sets[i]->seal);
 		free(v->sets[i]);
 	}
-	for (i = 0; i < v->nbodies; i++)
-		dkim_body_hash_clear(&v->bodies[i]);
+	for (i = 0; i < v->nbodies; i++) {
+		dkim_body_hash_clear(v->bodies[i]);
+		free(v->bodies[i]);
+	}
 	msghdr_free(&v->hdr);
 	free(v);
 }

@@ -1328,8 +1328,11 @@ struct dkim_verifier {
 	struct dkim_vsig	*sigs;
 	size_t			 nsigs;
 	size_t			 verifying;	/* signatures with a lookup */
-	/* One body hash per distinct (body canonicalization, l=). */
-	struct dkim_body_hash	 bodies[DKIM_VERIFY_MAX];
+	/*
+	 * One body hash per distinct (body canonicalization, l=), each
+	 * allocated when a signature needs it.
+	 */
+	struct dkim_body_hash	*bodies[DKIM_VERIFY_MAX];
 	size_t			 nbodies;
 	size_t			 pending;	/* key lookups not answered */
 	dkim_cb			*cb;
@@ -1375,14 +1378,15 @@ dkim_body_for(struct dkim_verifier *v, const struct dkim_sig *sig)
 	size_t i;
 
 	for (i = 0; i < v->nbodies; i++) {
-		b = &v->bodies[i];
+		b = v->bodies[i];
 		if (b->canon == sig->bcanon && b->has_limit == sig->has_l &&
 		    (!sig->has_l || b->limit == sig->l))
 			return b;
 	}
 	if (v->nbodies == DKIM_VERIFY_MAX)
 		fatal_invariant("more body hashes than verified signatures");
-	b = &v->bodies[v->nbodies++];
+	b = xcalloc(1, sizeof(*b));
+	v->bodies[v->nbodies++] = b;
 	dkim_body_hash_init(b, sig->bcanon, sig->has_l, sig->l);
 	return b;
 }
@@ -1508,7 +1512,7 @@ dkim_verifier_update(struct dkim_verifier *v, const char *p, size_t len)
 		dkim_header_done(v);
 	}
 	for (i = 0; i < v->nbodies && len > 0; i++)
-		dkim_body_hash_update(&v->bodies[i], p, len);
+		dkim_body_hash_update(v->bodies[i], p, len);
 }
 
 /*
@@ -1587,7 +1591,7 @@ dkim_verifier_finish(struct dkim_verifier *v, dkim_cb *cb, void *arg)
 		dkim_header_done(v);
 	}
 	for (i = 0; i < v->nbodies; i++)
-		dkim_body_hash_final(&v->bodies[i]);
+		dkim_body_hash_final(v->bodies[i]);
 	if (v->pending == 0)
 		ev_timer_start(v->loop, &v->timer);
 }
@@ -1605,8 +1609,10 @@ dkim_verifier_free(struct dkim_verifier *v)
 			dns_cancel(v->sigs[i].query);
 		dkim_key_clear(&v->sigs[i].key);
 	}
-	for (i = 0; i < v->nbodies; i++)
-		dkim_body_hash_clear(&v->bodies[i]);
+	for (i = 0; i < v->nbodies; i++) {
+		dkim_body_hash_clear(v->bodies[i]);
+		free(v->bodies[i]);
+	}
 	free(v->sigs);
 	msghdr_free(&v->hdr);
 	free(v);

@@ -19,12 +19,13 @@
 #include <strings.h>
 
 #include <ldns/ldns.h>
-#include <sodium.h>
 
 #include "dmarc.h"
 #include "dns.h"
 #include "log.h"
 #include "psl.h"
+#include "random.h"
+#include "str.h"
 #include "xmalloc.h"
 
 #define DMARC_PREFIX		"_dmarc."
@@ -417,7 +418,7 @@ dmarc_org_of(const struct psl *psl, const char *domain,
     char out[DMARC_DOMAIN_MAX])
 {
 	if (psl_org_domain(psl, domain, out, DMARC_DOMAIN_MAX) == -1)
-		snprintf(out, DMARC_DOMAIN_MAX, "%s", domain);
+		str_copy(out, domain, DMARC_DOMAIN_MAX);
 }
 
 int
@@ -477,7 +478,7 @@ dmarc_sample(const struct dmarc_record *rec, const struct dmarc_auth *auth,
 	if (res->requested == DMARC_POLICY_NONE || rec->pct >= 100)
 		return;
 	draw = auth->pct_draw != NULL ? *auth->pct_draw % 100 :
-	    randombytes_uniform(100);
+	    random_uniform(100);
 	if (draw < rec->pct)
 		return;
 	res->sampled_out = 1;
@@ -491,12 +492,11 @@ dmarc_result_init(struct dmarc_result *res, const struct psl *psl,
     const char *from_domain, const char *record_domain)
 {
 	memset(res, 0, sizeof(*res));
-	snprintf(res->from_domain, sizeof(res->from_domain), "%s",
-	    from_domain);
+	str_copy(res->from_domain, from_domain, sizeof(res->from_domain));
 	dmarc_org_of(psl, from_domain, res->org_domain);
 	if (record_domain != NULL)
-		snprintf(res->record_domain, sizeof(res->record_domain), "%s",
-		    record_domain);
+		str_copy(res->record_domain, record_domain,
+		    sizeof(res->record_domain));
 }
 
 void
@@ -545,8 +545,9 @@ struct dmarc_check {
 	struct dmarc_auth	 auth;
 	char			 spf_result[DMARC_RESULT_MAX];
 	char			 spf_domain[DMARC_DOMAIN_MAX];
-	char			 dkim_domain[DMARC_DKIM_MAX][DMARC_DOMAIN_MAX];
-	char			 dkim_result[DMARC_DKIM_MAX][DMARC_RESULT_MAX];
+	/* auth.ndkim entries each, allocated when there are DKIM results. */
+	char			(*dkim_domain)[DMARC_DOMAIN_MAX];
+	char			(*dkim_result)[DMARC_RESULT_MAX];
 	uint32_t		 draw;
 };
 
@@ -558,7 +559,7 @@ dmarc_copy(char *buf, size_t size, const char *src)
 {
 	if (src == NULL)
 		return NULL;
-	snprintf(buf, size, "%s", src);
+	str_copy(buf, src, size);
 	return buf;
 }
 
@@ -573,6 +574,12 @@ dmarc_copy_auth(struct dmarc_check *chk, const struct dmarc_auth *auth)
 	    sizeof(chk->spf_domain), auth->spf_domain);
 	chk->auth.ndkim = auth->ndkim < DMARC_DKIM_MAX ? auth->ndkim :
 	    DMARC_DKIM_MAX;
+	if (chk->auth.ndkim > 0) {
+		chk->dkim_domain = xcalloc(chk->auth.ndkim,
+		    sizeof(chk->dkim_domain[0]));
+		chk->dkim_result = xcalloc(chk->auth.ndkim,
+		    sizeof(chk->dkim_result[0]));
+	}
 	for (i = 0; i < chk->auth.ndkim; i++) {
 		chk->auth.dkim[i].domain = dmarc_copy(chk->dkim_domain[i],
 		    DMARC_DOMAIN_MAX, auth->dkim[i].domain);
@@ -603,6 +610,14 @@ dmarc_lookup(struct dmarc_check *chk, enum dmarc_step step)
 	    step == DMARC_STEP_FROM ? chk->from : chk->org);
 	chk->query = dns_lookup(chk->dns, name, LDNS_RR_TYPE_TXT,
 	    dmarc_on_answer, chk);
+}
+
+static void
+dmarc_check_free(struct dmarc_check *chk)
+{
+	free(chk->dkim_domain);
+	free(chk->dkim_result);
+	free(chk);
 }
 
 struct dmarc_check *
@@ -641,7 +656,7 @@ dmarc_cancel(struct dmarc_check *chk)
 		return;
 	if (chk->query != NULL)
 		dns_cancel(chk->query);
-	free(chk);
+	dmarc_check_free(chk);
 }
 
 /* Run the callback with a result that has no record, and free chk. */
@@ -657,7 +672,7 @@ dmarc_finish_plain(struct dmarc_check *chk, enum dmarc_status status,
 	log_debug("dmarc: domain=%s result=%s reason=\"%s\"", chk->from,
 	    dmarc_status_str(status), reason);
 	chk->cb(chk->arg, &res);
-	free(chk);
+	dmarc_check_free(chk);
 }
 
 static void
@@ -673,7 +688,7 @@ dmarc_finish_record(struct dmarc_check *chk, const char *record_domain,
 	    dmarc_status_str(res.status), dmarc_policy_str(res.policy),
 	    res.reason);
 	chk->cb(chk->arg, &res);
-	free(chk);
+	dmarc_check_free(chk);
 }
 
 /*

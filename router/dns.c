@@ -68,6 +68,7 @@
 #include "cache.h"
 #include "dns.h"
 #include "log.h"
+#include "random.h"
 #include "xmalloc.h"
 
 #define DNS_MAX_RESOLVERS	8
@@ -587,6 +588,23 @@ dns_name_parse(const char *text, ldns_rr_type type, ldns_rdf **dname,
 	return 0;
 }
 
+/* Write "/type" in decimal, NUL-terminated, as dns_name_parse() does. */
+static void
+dns_key_type(char *out, unsigned type)
+{
+	char digits[5];
+	size_t n = 0;
+
+	do {
+		digits[n++] = (char)('0' + type % 10);
+		type /= 10;
+	} while (type > 0 && n < sizeof(digits));
+	*out++ = '/';
+	while (n > 0)
+		*out++ = digits[--n];
+	*out = '\0';
+}
+
 /*
  * Return the cache key for a name that needs no escaping (letters,
  * digits, '-' and '_' in labels of 1 to 63 octets), the same key
@@ -615,10 +633,11 @@ dns_plain_key(const char *text, ldns_rr_type type)
 		} else
 			return NULL;
 	}
+	/* "/" and at most 5 digits of a 16-bit type, then the NUL. */
 	key = xmalloc(len + 8);
 	for (i = 0; i < len; i++)
 		key[i] = (char)tolower((unsigned char)text[i]);
-	snprintf(key + len, 8, "/%u", (unsigned)type);
+	dns_key_type(key + len, (unsigned)type & 0xffff);
 	return key;
 }
 
@@ -871,7 +890,7 @@ dns_flight_build_query(struct dns_flight *f)
 	pkt = ldns_pkt_query_new(qname, f->qtype, LDNS_RR_CLASS_IN, LDNS_RD);
 	if (pkt == NULL)
 		return -1;
-	f->id = (uint16_t)randombytes_uniform(65536);
+	f->id = (uint16_t)random_uniform(65536);
 	ldns_pkt_set_id(pkt, f->id);
 	/* AD in a query asks a validating resolver to report AD (RFC 6840). */
 	ldns_pkt_set_ad(pkt, true);

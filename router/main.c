@@ -775,6 +775,7 @@ load_secrets(const struct options *o, struct rec_relay_key *keys,
 	    o->tls_key, err, sizeof(err))) == NULL) {
 		log_err("event=load-failed file=%s error=\"%s\"", o->tls_cert,
 		    err);
+		srs_free(&t);
 		return -1;
 	}
 	/* Sessions hold their own reference to the context they use. */
@@ -782,6 +783,7 @@ load_secrets(const struct options *o, struct rec_relay_key *keys,
 		SSL_CTX_free(*tls_ctx);
 	*tls_ctx = ctx;
 	memcpy(keys, k, o->nrelay_keys * sizeof(k[0]));
+	srs_free(srs);
 	*srs = t;
 	sodium_memzero(&k, sizeof(k));
 	sodium_memzero(&t, sizeof(t));

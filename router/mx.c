@@ -15,10 +15,10 @@
 #include <strings.h>
 
 #include <ldns/ldns.h>
-#include <sodium.h>
 
 #include "dns.h"
 #include "mx.h"
+#include "random.h"
 #include "xmalloc.h"
 
 /* The AAAA or A query of one host, and the addresses it returned. */
@@ -37,11 +37,14 @@ struct mx_lookup {
 	void			*arg;
 	char			 domain[MX_NAME_MAX];
 	struct dns_query	*mx_query;	/* NULL once answered */
-	struct mx_host		 hosts[MX_HOSTS_MAX];
+	struct mx_host		*hosts;		/* nhosts, from the MX answer */
 	size_t			 nhosts;
 	int			 implicit;
-	/* [host][0] is AAAA, [host][1] is A. */
-	struct mx_addr_query	 addr_queries[MX_HOSTS_MAX][2];
+	/*
+	 * nhosts entries, allocated when the address queries start.
+	 * [host][0] is the AAAA query and [host][1] the A query.
+	 */
+	struct mx_addr_query	(*addr_queries)[2];
 	size_t			 outstanding;
 };
 
@@ -55,31 +58,64 @@ static void	mx_on_mx_answer(void *, const struct dns_answer *);
 static void	mx_on_addr_answer(void *, const struct dns_answer *);
 
 /*
- * Copy a domain name rdf into out as text without the trailing dot.
+ * Copy a domain name rdf into out as text without the trailing dot, as
+ * ldns_rdf2str() of ldns 1.8.3 writes it: '.', ';', '(', ')' and '\' in
+ * a label become "\X", and bytes outside printable ASCII "\DDD".
  * Returns 0, or -1 when the rdf is not a name or does not fit.
  */
 static int
 mx_dname_to_text(const ldns_rdf *rdf, char *out, size_t outsz)
 {
-	char *text;
-	size_t len;
+	const uint8_t *d;
+	size_t size, pos = 0, o = 0, n, i;
+	unsigned char c;
 
 	if (rdf == NULL || ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_DNAME)
 		return -1;
-	text = ldns_rdf2str(rdf);
-	if (text == NULL)
+	d = ldns_rdf_data(rdf);
+	size = ldns_rdf_size(rdf);
+	if (size == 0 || size > LDNS_MAX_DOMAINLEN)
 		return -1;
-	len = strlen(text);
-	if (len > 1 && text[len - 1] == '.')
-		len--;
-	if (len == 0 || len >= outsz) {
-		free(text);
-		return -1;
+	if (size == 1) {
+		/* The root keeps its dot. */
+		if (outsz < 2)
+			return -1;
+		memcpy(out, ".", 2);
+		return 0;
 	}
-	memcpy(out, text, len);
-	out[len] = '\0';
-	free(text);
-	return 0;
+	while (pos < size && (n = d[pos]) != 0) {
+		if (pos + 1 + n > size)
+			return -1;
+		if (o > 0) {
+			if (o + 1 >= outsz)
+				return -1;
+			out[o++] = '.';
+		}
+		for (i = 0; i < n; i++) {
+			c = d[pos + 1 + i];
+			if (c == '.' || c == ';' || c == '(' || c == ')' ||
+			    c == '\\') {
+				if (o + 2 >= outsz)
+					return -1;
+				out[o++] = '\\';
+				out[o++] = (char)c;
+			} else if (c <= 0x20 || c >= 0x7f) {
+				if (o + 4 >= outsz)
+					return -1;
+				out[o++] = '\\';
+				out[o++] = (char)('0' + c / 100);
+				out[o++] = (char)('0' + c / 10 % 10);
+				out[o++] = (char)('0' + c % 10);
+			} else {
+				if (o + 1 >= outsz)
+					return -1;
+				out[o++] = (char)c;
+			}
+		}
+		pos += 1 + n;
+	}
+	out[o] = '\0';
+	return o > 0 ? 0 : -1;
 }
 
 static int
@@ -149,7 +185,7 @@ mx_decode_record(const ldns_rr *rr, struct mx_candidate *cand, int *root_pref)
 	if (mx_dname_to_text(exchange, cand->host.name,
 	    sizeof(cand->host.name)) == -1)
 		return -1;
-	cand->tiebreak = randombytes_random();
+	cand->tiebreak = random_u32();
 	return 1;
 }
 
@@ -177,6 +213,14 @@ mx_select_hosts(const ldns_rr_list *rrs, struct mx_host *hosts, size_t max,
 	return n > 0 ? MX_OK : MX_NOADDR;
 }
 
+static void
+mx_free(struct mx_lookup *lookup)
+{
+	free(lookup->hosts);
+	free(lookup->addr_queries);
+	free(lookup);
+}
+
 /* Hand the result to the caller, then free the lookup. */
 static void
 mx_finish(struct mx_lookup *lookup, enum mx_status status,
@@ -190,7 +234,7 @@ mx_finish(struct mx_lookup *lookup, enum mx_status status,
 	result.targets = targets;
 	result.ntargets = ntargets;
 	lookup->cb(lookup->arg, &result);
-	free(lookup);
+	mx_free(lookup);
 }
 
 static int
@@ -263,6 +307,8 @@ mx_start_addr_queries(struct mx_lookup *lookup)
 	struct mx_addr_query *q;
 	size_t h, k;
 
+	lookup->addr_queries = xcalloc(lookup->nhosts,
+	    sizeof(lookup->addr_queries[0]));
 	for (h = 0; h < lookup->nhosts; h++) {
 		for (k = 0; k < 2; k++) {
 			q = &lookup->addr_queries[h][k];
@@ -284,13 +330,15 @@ static void
 mx_on_mx_answer(void *arg, const struct dns_answer *answer)
 {
 	struct mx_lookup *lookup = arg;
+	struct mx_host hosts[MX_HOSTS_MAX];
 	enum mx_status status;
+	size_t nhosts = 0;
 
 	lookup->mx_query = NULL;
 	switch (answer->status) {
 	case DNS_OK:
-		status = mx_select_hosts(answer->rrs, lookup->hosts,
-		    MX_HOSTS_MAX, &lookup->nhosts);
+		status = mx_select_hosts(answer->rrs, hosts, MX_HOSTS_MAX,
+		    &nhosts);
 		if (status != MX_OK) {
 			mx_finish(lookup, status, NULL, 0);
 			return;
@@ -298,10 +346,9 @@ mx_on_mx_answer(void *arg, const struct dns_answer *answer)
 		break;
 	case DNS_NODATA:
 		/* RFC 5321 section 5.1: no MX, so the domain is its own MX. */
-		memcpy(lookup->hosts[0].name, lookup->domain,
-		    sizeof(lookup->hosts[0].name));
-		lookup->hosts[0].preference = 0;
-		lookup->nhosts = 1;
+		memcpy(hosts[0].name, lookup->domain, sizeof(hosts[0].name));
+		hosts[0].preference = 0;
+		nhosts = 1;
 		lookup->implicit = 1;
 		break;
 	case DNS_NXDOMAIN:
@@ -314,6 +361,9 @@ mx_on_mx_answer(void *arg, const struct dns_answer *answer)
 	default:
 		fatal_invariant("unknown DNS status");
 	}
+	lookup->hosts = xcalloc(nhosts, sizeof(lookup->hosts[0]));
+	memcpy(lookup->hosts, hosts, nhosts * sizeof(hosts[0]));
+	lookup->nhosts = nhosts;
 	mx_start_addr_queries(lookup);
 }
 
@@ -400,9 +450,9 @@ mx_cancel(struct mx_lookup *lookup)
 
 	if (lookup->mx_query != NULL)
 		dns_cancel(lookup->mx_query);
-	for (h = 0; h < lookup->nhosts; h++)
+	for (h = 0; lookup->addr_queries != NULL && h < lookup->nhosts; h++)
 		for (k = 0; k < 2; k++)
 			if (lookup->addr_queries[h][k].query != NULL)
 				dns_cancel(lookup->addr_queries[h][k].query);
-	free(lookup);
+	mx_free(lookup);
 }

@@ -24,6 +24,7 @@
 #include "dnssec.h"
 #include "log.h"
 #include "route.h"
+#include "str.h"
 #include "xmalloc.h"
 
 #define ROUTE_MAX_CANDIDATES	3
@@ -197,9 +198,9 @@ route_lookup(struct route_ctx *ctx, const char *local, const char *domain,
 	lk->ctx = ctx;
 	lk->cb = cb;
 	lk->arg = arg;
-	snprintf(lk->domain, sizeof(lk->domain), "%s", domain);
+	str_copy(lk->domain, domain, sizeof(lk->domain));
 
-	snprintf(lk->cand[lk->ncand++].local, REC_MAX_ADDR + 1, "%s", local);
+	str_copy(lk->cand[lk->ncand++].local, local, REC_MAX_ADDR + 1);
 	plus = strchr(local, '+');
 	if (plus != NULL && plus != local)
 		snprintf(lk->cand[lk->ncand++].local, REC_MAX_ADDR + 1, "%.*s",

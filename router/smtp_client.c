@@ -30,7 +30,7 @@
  *             DOT
  *              | reply: END
  *              v
- *             DONE --quit()--> QUIT --reply, close or timeout--> freed
+ *             DONE --quit()--> QUIT --written, close or timeout--> freed
  *
  * When the reply to EHLO offers STARTTLS, the configuration has a client
  * TLS context and the connection is still in plaintext, the session takes
@@ -74,8 +74,9 @@
  * previous reply.  Output is gathered in one buffer and written from an ev_prepare
  * watcher, which runs after every callback of the loop iteration and
  * before the loop sleeps, so a burst of commands or message chunks leaves
- * in one write().  An ev_io write watcher runs only while the socket does
- * not take everything.
+ * in one write().  Message bytes wait until SC_BODY_BATCH of them have
+ * gathered or the final dot follows.  An ev_io write watcher runs only
+ * while the socket does not take everything.
  *
  * A client is freed only outside its own watcher callbacks: quit() and
  * abort() from inside one stop every watcher and mark it dead, and the
@@ -100,7 +101,9 @@
 #include "dns.h"
 #include "log.h"
 #include "mx.h"
+#include "random.h"
 #include "smtp_client.h"
+#include "str.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -109,7 +112,12 @@
 #define SC_DEFAULT_COMMAND_TIMEOUT	60.0
 #define SC_DEFAULT_DATA_END_TIMEOUT	300.0
 #define SC_DEFAULT_HIGH_WATER		(256 * 1024)
-#define SC_QUIT_TIMEOUT_MAX		10.0	/* wait for the reply to QUIT */
+#define SC_QUIT_TIMEOUT_MAX		10.0	/* to write QUIT */
+/*
+ * Message bytes gathered before a write.  A short message then leaves
+ * with the final dot in one write() instead of a write per piece.
+ */
+#define SC_BODY_BATCH			(16 * 1024)
 #define SC_INPUT_CAP			8192	/* replies are read line by line */
 #define SC_NAME_MAX			256
 
@@ -126,7 +134,7 @@ enum sc_state {
 	SC_STATE_BODY,		/* after 354: the owner streams the message */
 	SC_STATE_DOT,		/* final dot sent, waiting for its reply */
 	SC_STATE_DONE,		/* connected, nothing more to send but QUIT */
-	SC_STATE_QUIT,		/* QUIT sent after quit(); no more callbacks */
+	SC_STATE_QUIT,		/* QUIT queued by quit(); no more callbacks */
 	SC_STATE_CLOSED,	/* no connection; FAILED or LOST was reported */
 };
 
@@ -213,7 +221,7 @@ enum sc_cmd_kind {
 struct sc_cmd {
 	enum sc_cmd_kind	 kind;
 	char			*line;	/* command with CRLF; NULL once sent */
-	char			*log_rcpt;	/* log_addr() form, RCPT only */
+	char			*rcpt;		/* the address, RCPT only */
 };
 
 struct smtp_client {
@@ -239,17 +247,19 @@ struct smtp_client {
 	/* Resolution and the addresses left to try. */
 	struct mx_lookup	*mx;
 	enum sc_error		 mx_error;	/* a failure reported from MX */
-	struct mx_target	 targets[MX_TARGETS_MAX];
+	struct mx_target	*targets;	/* copied from the MX result */
 	size_t			 ntargets;
 	size_t			 next_target;
 	const struct mx_target	*target;	/* the one being tried */
 
-	/* Outcome of the hosts tried so far, for the final FAILED reply. */
+	/*
+	 * Outcome of the hosts tried so far, for the final FAILED reply.
+	 * Each reply is allocated when a host first fails that way.
+	 */
 	int			 all_5xx;
-	struct smtp_reply	 last_5xx;
-	int			 have_4xx;
-	struct smtp_reply	 last_4xx;
-	struct smtp_reply	 last_local;
+	struct smtp_reply	*last_5xx;
+	struct smtp_reply	*last_4xx;
+	struct smtp_reply	*last_local;
 
 	/* The connection. */
 	int			 fd;
@@ -482,8 +492,8 @@ sc_local_reply(struct smtp_reply *r, enum sc_error err)
 {
 	memset(r, 0, sizeof(*r));
 	r->code = sc_errors[err].code;
-	snprintf(r->enhanced, sizeof(r->enhanced), "%s", sc_errors[err].enhanced);
-	snprintf(r->text, sizeof(r->text), "%s", sc_errors[err].text);
+	str_copy(r->enhanced, sc_errors[err].enhanced, sizeof(r->enhanced));
+	str_copy(r->text, sc_errors[err].text, sizeof(r->text));
 	r->local = 1;
 }
 
@@ -497,12 +507,18 @@ sc_emit(struct smtp_client *c, enum smtp_client_event ev,
 	return !c->dead;
 }
 
+/* Log a success, which is routine, at debug level and a failure at info. */
+static enum log_level
+sc_outcome_level(const struct smtp_reply *r)
+{
+	return r->code >= 400 ? LOG_LVL_INFO : LOG_LVL_DEBUG;
+}
+
 static void
 sc_log_outcome(struct smtp_client *c, const char *event,
     const struct smtp_reply *r, const char *extra)
 {
-	/* Successes are routine: one debug line; failures one info line. */
-	log_msg(r->code >= 400 ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+	log_msg(sc_outcome_level(r),
 	    "session=%s domain=%s event=%s reply=\"%d%s%s %.200s\"%s%s",
 	    c->id, c->domain, event, r->code, r->enhanced[0] ? " " : "",
 	    r->enhanced, r->text, r->local ? " local=1" : "",
@@ -554,7 +570,7 @@ sc_free_cmds(struct smtp_client *c)
 
 	for (i = 0; i < c->ncmds; i++) {
 		free(c->cmds[i].line);
-		free(c->cmds[i].log_rcpt);
+		free(c->cmds[i].rcpt);
 	}
 	free(c->cmds);
 	c->cmds = NULL;
@@ -571,6 +587,10 @@ sc_free(struct smtp_client *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	SSL_CTX_free(c->cfg.tls_ctx);
+	free(c->targets);
+	free(c->last_5xx);
+	free(c->last_4xx);
+	free(c->last_local);
 	free(c->hostname);
 	free(c->mail_from);
 	free(c);
@@ -623,9 +643,20 @@ sc_timer_arm(struct smtp_client *c, double seconds)
 }
 
 /*
+ * Whether output is on its way out: a write is scheduled, or waits for
+ * the socket.  Message bytes gathered for a later write do not count.
+ */
+static int
+sc_output_pending(const struct smtp_client *c)
+{
+	return buf_avail(&c->out) > 0 && (ev_is_active(&c->flush_w) ||
+	    ev_is_active(&c->write_w) || c->write_wants_read);
+}
+
+/*
  * Set the timer for the transaction states.  It runs while a reply is due
- * or output is waiting, and restarts on every reply and every write that
- * made progress.
+ * or output is on its way out, and restarts on every reply and every
+ * write that made progress.
  */
 static void
 sc_timer_update(struct smtp_client *c)
@@ -635,7 +666,7 @@ sc_timer_update(struct smtp_client *c)
 	switch (c->state) {
 	case SC_STATE_RCPT:
 	case SC_STATE_BODY:
-		if (c->cmd_head < c->cmd_sent || buf_avail(&c->out) > 0)
+		if (c->cmd_head < c->cmd_sent || sc_output_pending(c))
 			sc_timer_arm(c, c->cfg.command_timeout);
 		else
 			ev_timer_stop(c->loop, &c->timer);
@@ -805,6 +836,18 @@ again:
 		    io == TLS_IO_CLOSED ? "closed by peer" : err);
 		return;
 	}
+	if (c->state == SC_STATE_QUIT && buf_avail(&c->out) == 0) {
+		/*
+		 * The transaction is over, so the reply to QUIT changes
+		 * nothing.  Close without waiting for it, as Postfix 3.7
+		 * does by default (smtp_skip_quit_response = yes), which
+		 * saves a wakeup and a read per message.
+		 */
+		if (c->ssl != NULL)
+			tls_shutdown(c->ssl);
+		sc_release(c, "quit");
+		return;
+	}
 	c->write_wants_read = io == TLS_IO_WANT_READ;
 	if (io == TLS_IO_WANT_WRITE || c->read_wants_write)
 		ev_io_start(c->loop, &c->write_w);
@@ -900,12 +943,12 @@ sc_connected(struct smtp_client *c)
 static void
 sc_exhausted_reply(const struct smtp_client *c, struct smtp_reply *r)
 {
-	if (c->all_5xx && c->last_5xx.code != 0)
-		*r = c->last_5xx;
-	else if (c->have_4xx)
-		*r = c->last_4xx;
-	else if (c->last_local.code != 0)
-		*r = c->last_local;
+	if (c->all_5xx && c->last_5xx != NULL)
+		*r = *c->last_5xx;
+	else if (c->last_4xx != NULL)
+		*r = *c->last_4xx;
+	else if (c->last_local != NULL)
+		*r = *c->last_local;
 	else
 		sc_local_reply(r, SC_ERR_NO_ANSWER);
 }
@@ -982,21 +1025,28 @@ sc_log_host_failed(const struct smtp_client *c, const struct smtp_reply *r,
 	    detail ? "\"" : "");
 }
 
+/* Keep a copy of r in *slot, allocating it the first time. */
+static void
+sc_keep_reply(struct smtp_reply **slot, const struct smtp_reply *r)
+{
+	if (*slot == NULL)
+		*slot = xmalloc(sizeof(**slot));
+	**slot = *r;
+}
+
 /* Record the failure of the current host for the final FAILED reply. */
 static void
 sc_record_host_failure(struct smtp_client *c, const struct smtp_reply *r)
 {
 	if (!r->local && r->code / 100 == 5) {
-		c->last_5xx = *r;
+		sc_keep_reply(&c->last_5xx, r);
 		return;
 	}
 	c->all_5xx = 0;
-	if (!r->local && r->code / 100 == 4) {
-		c->last_4xx = *r;
-		c->have_4xx = 1;
-	} else if (r->local) {
-		c->last_local = *r;
-	}
+	if (!r->local && r->code / 100 == 4)
+		sc_keep_reply(&c->last_4xx, r);
+	else if (r->local)
+		sc_keep_reply(&c->last_local, r);
 }
 
 /* Connect to the next address that accepts a connect, or report FAILED. */
@@ -1010,7 +1060,7 @@ sc_connect_next(struct smtp_client *c)
 		if (c->state != SC_STATE_CONNECT)
 			sc_set_state(c, SC_STATE_CONNECT);
 		c->target = &c->targets[c->next_target++];
-		inet_ntop(c->target->family, c->target->addr, c->addr_text,
+		str_inet_ntop(c->target->family, c->target->addr, c->addr_text,
 		    sizeof(c->addr_text));
 		log_debug("session=%s domain=%s connecting mx=%s addr=%s port=%d",
 		    c->id, c->domain, c->target->host, c->addr_text,
@@ -1139,6 +1189,9 @@ sc_on_mx(void *arg, const struct mx_result *res)
 	c->mx = NULL;
 	switch (res->status) {
 	case MX_OK:
+		if (res->ntargets == 0 || res->ntargets > MX_TARGETS_MAX)
+			fatal_invariant("MX result with no target or too many");
+		c->targets = xcalloc(res->ntargets, sizeof(c->targets[0]));
 		c->ntargets = res->ntargets;
 		memcpy(c->targets, res->targets,
 		    res->ntargets * sizeof(c->targets[0]));
@@ -1446,7 +1499,7 @@ static void
 sc_reply_command(struct smtp_client *c, const struct smtp_reply *r)
 {
 	struct sc_cmd *cmd;
-	char extra[LOG_ADDR_MAX + 8];
+	char extra[LOG_ADDR_MAX + 8], rcpt[LOG_ADDR_MAX];
 
 	if (c->cmd_head == c->cmd_sent) {
 		log_info("session=%s unexpected reply=\"%d %.200s\"", c->id,
@@ -1456,8 +1509,12 @@ sc_reply_command(struct smtp_client *c, const struct smtp_reply *r)
 	}
 	cmd = &c->cmds[c->cmd_head++];
 	if (cmd->kind == SC_CMD_RCPT) {
-		snprintf(extra, sizeof(extra), " rcpt=%s", cmd->log_rcpt);
-		sc_log_outcome(c, "rcpt", r, extra);
+		/* The keyed hash of the address costs more than the line. */
+		if (log_enabled(sc_outcome_level(r))) {
+			snprintf(extra, sizeof(extra), " rcpt=%s",
+			    log_addr(rcpt, cmd->rcpt));
+			sc_log_outcome(c, "rcpt", r, extra);
+		}
 		if (!sc_emit(c, SMTP_CLIENT_RCPT, r))
 			return;
 		sc_send_commands(c);
@@ -1866,7 +1923,7 @@ smtp_client_new(struct ev_loop *loop, struct dns_ctx *dns,
 	c->cfg.hostname = c->hostname;
 	if (c->cfg.tls_ctx != NULL)
 		SSL_CTX_up_ref(c->cfg.tls_ctx);
-	randombytes_buf(rnd, sizeof(rnd));
+	random_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(c->id, sizeof(c->id), rnd, sizeof(rnd));
 	log_printable(c->domain, sizeof(c->domain), domain, strlen(domain));
 	c->mail_from = xstrdup(mail_from);
@@ -1883,8 +1940,9 @@ smtp_client_new(struct ev_loop *loop, struct dns_ctx *dns,
 	sc_init_watchers(c);
 	c->state = SC_STATE_MX;
 
-	log_debug("session=%s domain=%s start from=%s size=%zu", c->id,
-	    c->domain, log_addr(log_from, mail_from), size);
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_debug("session=%s domain=%s start from=%s size=%zu",
+		    c->id, c->domain, log_addr(log_from, mail_from), size);
 	c->mx = mx_resolve(dns, domain, sc_on_mx, c);
 	if (c->mx == NULL) {
 		/* Report from the loop: never call back from inside new(). */
@@ -1914,7 +1972,6 @@ void
 smtp_client_rcpt(struct smtp_client *c, const char *addr)
 {
 	struct sc_cmd *cmd;
-	char log_rcpt[LOG_ADDR_MAX];
 	size_t len;
 
 	if (c->state != SC_STATE_RCPT || c->data_queued)
@@ -1924,7 +1981,7 @@ smtp_client_rcpt(struct smtp_client *c, const char *addr)
 	len = strlen(addr) + sizeof("RCPT TO:<>\r\n");
 	cmd->line = xmalloc(len);
 	snprintf(cmd->line, len, "RCPT TO:<%s>\r\n", addr);
-	cmd->log_rcpt = xstrdup(log_addr(log_rcpt, addr));
+	cmd->rcpt = xstrdup(addr);
 	sc_send_commands(c);
 }
 
@@ -1958,7 +2015,8 @@ smtp_client_write(struct smtp_client *c, const void *data, size_t len)
 			c->body_tail[0] = c->body_tail[1];
 			c->body_tail[1] = p[0];
 		}
-		sc_flush_soon(c);
+		if (buf_avail(&c->out) >= SC_BODY_BATCH)
+			sc_flush_soon(c);
 		sc_timer_update(c);
 	}
 	avail = buf_avail(&c->out);

@@ -140,8 +140,10 @@ void		 smtp_client_want_smtputf8(struct smtp_client *);
 int		 smtp_client_smtputf8(const struct smtp_client *);
 
 /*
- * Send QUIT if idle, then close and free; no further callbacks.  With a
- * command or the message in flight it closes at once, as abort does.
+ * Send QUIT if idle, then close and free; no further callbacks.  The
+ * connection closes once QUIT is written, without waiting for its
+ * reply.  With a command or the message in flight it closes at once, as
+ * abort does.
  * Safe to call from inside the callback.
  */
 void		 smtp_client_quit(struct smtp_client *);

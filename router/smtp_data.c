@@ -114,11 +114,34 @@ data_scan_mid(struct data_scan *ds, char c, char *out, size_t *o)
 }
 
 /*
- * Copy the run of bytes up to the next CR or LF in one go: the body of a
- * message is mostly such runs, and a call per byte would dominate the
- * relay's time on large messages.  Only for the body: the header section
- * goes byte by byte through data_scan_header().  Returns the run length
- * (at least 1: the caller saw a byte that is neither CR nor LF).
+ * Do for a run of header bytes without CR or LF what data_scan_header()
+ * does byte by byte.
+ */
+static void
+data_scan_header_run(struct data_scan *ds, const char *p, size_t n)
+{
+	size_t i, take;
+
+	for (i = 0; i < n && !ds->header_8bit; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			ds->header_8bit = 1;
+	if (ds->line_pos < sizeof(ds->line_start)) {
+		take = sizeof(ds->line_start) - ds->line_pos;
+		if (take > n)
+			take = n;
+		memcpy(ds->line_start + ds->line_pos, p, take);
+		if (ds->line_pos + take == sizeof(ds->line_start) &&
+		    strncasecmp(ds->line_start, "received:", 9) == 0)
+			ds->received++;
+	}
+	ds->line_pos += n;
+}
+
+/*
+ * Copy the run of bytes up to the next CR or LF in one go: a message is
+ * mostly such runs, and a call per byte would dominate the relay's time
+ * on large messages.  Returns the run length (at least 1: the caller saw
+ * a byte that is neither CR nor LF).
  */
 static size_t
 data_scan_run(struct data_scan *ds, const char *in, size_t len, char *out,
@@ -130,6 +153,8 @@ data_scan_run(struct data_scan *ds, const char *in, size_t len, char *out,
 
 	if (cr != NULL)
 		n = (size_t)(cr - in);
+	if (ds->in_header)
+		data_scan_header_run(ds, in, n);
 	memcpy(out + *o, in, n);
 	*o += n;
 	ds->line_len += n;
@@ -197,7 +222,7 @@ data_scan(struct data_scan *ds, const char *in, size_t len, char *out,
 			data_scan_nl_start(ds, c, out, &o);
 			break;
 		case DATA_MID:
-			if (!ds->in_header && c != '\r' && c != '\n') {
+			if (c != '\r' && c != '\n') {
 				i += data_scan_run(ds, in + i, len - i, out, &o) - 1;
 				break;
 			}

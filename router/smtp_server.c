@@ -37,10 +37,12 @@
 #include "buf.h"
 #include "idn.h"
 #include "log.h"
+#include "random.h"
 #include "route.h"
 #include "smtp_data.h"
 #include "smtp_server.h"
 #include "srs.h"
+#include "str.h"
 #include "tls.h"
 #include "smtp_session.h"
 #include "xmalloc.h"
@@ -97,23 +99,47 @@ smtp_server_sessions(void)
 
 /* ---- replies ---- */
 
+/* Bytes of the longest enhanced status code that struct smtp_reply stores. */
+#define SESS_ENHANCED_MAX	(sizeof(((struct smtp_reply *)0)->enhanced) - 1)
+
+/*
+ * Queue "code enhanced text" with CRLF.  The text is cut at
+ * SMTP_REPLY_TEXT_MAX - 1 bytes.  The line is assembled in place with a
+ * single vsnprintf(), because every command sends a reply.
+ */
 void
 sess_reply(struct smtp_session *s, int code, const char *enhanced,
     const char *fmt, ...)
 {
-	char text[SMTP_REPLY_TEXT_MAX];
+	char line[SESS_ENHANCED_MAX + SMTP_REPLY_TEXT_MAX + 8];
+	size_t len = 0, elen = strlen(enhanced);
 	va_list ap;
+	int n;
 
+	if (code < 200 || code > 599 || elen > SESS_ENHANCED_MAX)
+		fatal_invariant("reply code or enhanced code out of range");
+	line[len++] = (char)('0' + code / 100);
+	line[len++] = (char)('0' + code / 10 % 10);
+	line[len++] = (char)('0' + code % 10);
+	line[len++] = ' ';
+	memcpy(line + len, enhanced, elen);
+	len += elen;
+	line[len++] = ' ';
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	n = vsnprintf(line + len, SMTP_REPLY_TEXT_MAX, fmt, ap);
 	va_end(ap);
+	if (n > 0)
+		len += (size_t)n < SMTP_REPLY_TEXT_MAX ? (size_t)n :
+		    SMTP_REPLY_TEXT_MAX - 1;
+	memcpy(line + len, "\r\n", 2);
+	len += 2;
 	/*
 	 * Only 5xx replies count: 4xx ones (busy destinations, too many
 	 * recipients) are no fault of the client's.
 	 */
 	if (code >= 500)
 		s->nerrors++;
-	if (buf_printf(&s->out, "%d %s %s\r\n", code, enhanced, text) < 0)
+	if (buf_append(&s->out, line, len) < 0)
 		s->nerrors = SMTP_MAX_ERRORS + 1;
 }
 
@@ -224,7 +250,7 @@ cmd_helo(struct smtp_session *s, const char *args, int esmtp)
 		return;
 	}
 	sess_txn_reset(s, 0);
-	snprintf(s->helo, sizeof(s->helo), "%s", args);
+	str_copy(s->helo, args, sizeof(s->helo));
 	s->esmtp = esmtp;
 	sess_set_state(s, SMTP_S_READY);
 	if (!esmtp) {
@@ -304,7 +330,7 @@ smtp_join_decoded(const char *decoded, char *out, size_t outsz)
 	    strlen(at + 1) > ADDR_DOMAIN_MAX)
 		return -1;
 	memcpy(a.local, decoded, (size_t)(at - decoded));
-	snprintf(a.domain, sizeof(a.domain), "%s", at + 1);
+	str_copy(a.domain, at + 1, sizeof(a.domain));
 	if (addr_format(&a, out, outsz) < 0)
 		return -1;
 	/* The result must parse back: this rejects CR, LF and bad domains. */
@@ -782,22 +808,41 @@ sess_next_line(struct smtp_session *s, char line[SMTP_LINE_MAX + 1])
 	return 1;
 }
 
+/*
+ * Whether the session takes input now: not while it waits for a reply
+ * from elsewhere, has a full input buffer or a destination that cannot
+ * take more of the message.
+ */
+static int
+sess_wants_input(const struct smtp_session *s)
+{
+	size_t i;
+
+	if (s->state == SMTP_S_CLOSING || sess_waiting(s) ||
+	    buf_room(&s->in) == 0)
+		return 0;
+	for (i = 0; i < s->nups; i++)
+		if (s->ups[i]->blocked)
+			return 0;
+	return 1;
+}
+
+/*
+ * Start the read watcher when the session takes input.  A session that
+ * pauses keeps its watcher running, and sess_read_cb() stops it only if
+ * input arrives during the pause.  With epoll, libev 4.33 leaves a stopped
+ * descriptor registered, so a watcher stopped and started again around
+ * each reply cost an epoll_ctl() that failed with EEXIST.
+ */
 static void
 sess_update_watchers(struct smtp_session *s)
 {
-	int want_read = s->state != SMTP_S_CLOSING && !sess_waiting(s) &&
-	    buf_room(&s->in) > 0;
-	size_t i;
+	int want_read = sess_wants_input(s);
 
 	if (s->state == SMTP_S_TLS_HANDSHAKE)
 		return;		/* the handshake drives the watchers */
-	for (i = 0; i < s->nups && want_read; i++)
-		if (s->ups[i]->blocked)
-			want_read = 0;
 	if (want_read && !ev_is_active(&s->rio))
 		ev_io_start(s->loop, &s->rio);
-	else if (!want_read && ev_is_active(&s->rio) && !s->write_wants_read)
-		ev_io_stop(s->loop, &s->rio);
 	/* TLS may hold decrypted bytes the socket will not signal again. */
 	if (want_read && s->ssl != NULL && SSL_pending(s->ssl) > 0)
 		ev_feed_event(s->loop, &s->rio, EV_READ);
@@ -1017,8 +1062,10 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (s->state == SMTP_S_CLOSING)
 			return;
 	}
-	if (room == 0) {
-		ev_io_stop(loop, w);
+	if (!sess_wants_input(s)) {
+		/* Input during a pause waits in the socket. */
+		if (!s->write_wants_read)
+			ev_io_stop(loop, w);
 		return;
 	}
 	/* Command sessions keep a small buffer; DATA reads in large chunks. */
@@ -1106,7 +1153,8 @@ sess_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		s->ip->n--;
 	if (s->ssl != NULL)
 		SSL_free(s->ssl);
-	close(s->fd);
+	if (s->fd != -1)
+		close(s->fd);
 	buf_free(&s->in);
 	buf_free(&s->out);
 	log_info("sid=%s event=disconnect reason=%s", s->id, s->end_reason);
@@ -1138,6 +1186,16 @@ sess_close(struct smtp_session *s, const char *reason)
 	ev_timer_stop(s->loop, &s->idle);
 	ev_timer_stop(s->loop, &s->deadline);
 	sess_flush(s);
+	/*
+	 * With every reply written, close the socket now.  Otherwise the
+	 * client's close wakes the loop once more, and libev spends an
+	 * epoll_ctl() to drop the descriptor.
+	 */
+	if (buf_avail(&s->out) == 0) {
+		ev_io_stop(s->loop, &s->wio);
+		close(s->fd);
+		s->fd = -1;
+	}
 	/* Give a last reply that could not be written yet 10 s to drain. */
 	ev_timer_set(&s->reaper, buf_avail(&s->out) == 0 ? 0. : 10., 0.);
 	ev_timer_start(s->loop, &s->reaper);
@@ -1152,7 +1210,7 @@ sess_peer_ip(struct smtp_session *s, const struct sockaddr *sa)
 		src = &((const struct sockaddr_in *)sa)->sin_addr;
 	else if (sa->sa_family == AF_INET6)
 		src = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (src == NULL || inet_ntop(sa->sa_family, src, s->peer_ip,
+	if (src == NULL || str_inet_ntop(sa->sa_family, src, s->peer_ip,
 	    sizeof(s->peer_ip)) == NULL)
 		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
 }
@@ -1263,7 +1321,7 @@ smtp_server_accept(struct ev_loop *loop, const struct smtp_server_config *cfg,
 	s->cfg = cfg;
 	s->fd = fd;
 	s->state = SMTP_S_INIT;
-	randombytes_buf(rnd, sizeof(rnd));
+	random_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(s->id, sizeof(s->id), rnd, sizeof(rnd));
 	buf_init(&s->in, SMTP_IN_CAP);
 	buf_init(&s->out, SMTP_OUT_CAP);

@@ -57,6 +57,7 @@
 #include "dns.h"
 #include "log.h"
 #include "spf.h"
+#include "str.h"
 #include "xmalloc.h"
 
 /* Terms that cause DNS lookups, and void lookups: RFC 7208 4.6.4. */
@@ -218,19 +219,25 @@ struct spf_check {
 
 	struct spf_slot		 slots[SPF_MAX_NAMES];
 	unsigned		 pending;	/* slots with a query */
-	/* MX host names of the current mx term. */
-	char			 names[SPF_MAX_NAMES][SPF_NAME_SIZE];
+	/*
+	 * MX host names of the current mx term, SPF_MAX_NAMES entries
+	 * allocated by the first mx term.
+	 */
+	char			(*names)[SPF_NAME_SIZE];
 	uint8_t			 name_state[SPF_MAX_NAMES];
 	unsigned		 nnames;
 
-	/* PTR names of the client address, looked up once per check. */
+	/*
+	 * PTR names of the client address, looked up once per check.  The
+	 * SPF_MAX_NAMES entries are allocated with the PTR answer.
+	 */
 	int			 ptr_done;
 	int			 ptr_void;	/* PTR lookup found nothing */
-	char			 ptr_names[SPF_MAX_NAMES][SPF_NAME_SIZE];
+	char			(*ptr_names)[SPF_NAME_SIZE];
 	uint8_t			 ptr_valid[SPF_MAX_NAMES];
 	unsigned		 nptr;
 
-	char			 exp_text[SPF_EXP_TEXT_MAX + 1];
+	char			*exp_text;	/* SPF_EXP_TEXT_MAX + 1 bytes */
 	size_t			 exp_len;
 	struct spf_outcome	 outcome;
 };
@@ -1271,11 +1278,11 @@ spf_client_parse(struct spf_check *c, const char *text)
 		}
 	} else
 		return -1;
-	if (inet_ntop(c->family, c->ip, c->ip_text, sizeof(c->ip_text)) ==
-	    NULL)
+	if (str_inet_ntop(c->family, c->ip, c->ip_text,
+	    sizeof(c->ip_text)) == NULL)
 		return -1;
 	if (c->family == AF_INET) {
-		snprintf(c->ip_dotted, sizeof(c->ip_dotted), "%s", c->ip_text);
+		str_copy(c->ip_dotted, c->ip_text, sizeof(c->ip_dotted));
 		return 0;
 	}
 	/*
@@ -1656,6 +1663,8 @@ spf_on_ptr(struct spf_check *c, const struct dns_answer *a)
 		spf_ptr_finish(c);
 		return;
 	}
+	if (c->ptr_names == NULL)
+		c->ptr_names = xcalloc(SPF_MAX_NAMES, sizeof(*c->ptr_names));
 	n = ldns_rr_list_rr_count(a->rrs);
 	for (i = 0; i < n && i < SPF_MAX_NAMES; i++) {
 		rr = ldns_rr_list_rr(a->rrs, i);
@@ -1774,6 +1783,8 @@ spf_mx_collect(struct spf_check *c, const ldns_rr_list *rrs)
 		mx[n++] = rr;
 	}
 	spf_mx_sort(mx, n);
+	if (c->names == NULL)
+		c->names = xcalloc(SPF_MAX_NAMES, sizeof(*c->names));
 	c->nnames = 0;
 	for (i = 0; i < n; i++)
 		if (spf_dname_text(ldns_rr_rdf(mx[i], 1),
@@ -2040,9 +2051,11 @@ spf_on_exp(struct spf_check *c, const struct dns_answer *a)
 		spf_finish(c, SPF_FAIL, NULL);
 		return;
 	}
+	if (c->exp_text == NULL)
+		c->exp_text = xmalloc(SPF_EXP_TEXT_MAX + 1);
 	len = spf_txt_join(ldns_rr_list_rr(a->rrs, 0), c->exp_text,
-	    sizeof(c->exp_text));
-	if (len < 0 || (size_t)len >= sizeof(c->exp_text)) {
+	    SPF_EXP_TEXT_MAX + 1);
+	if (len < 0 || (size_t)len >= SPF_EXP_TEXT_MAX + 1) {
 		spf_finish(c, SPF_FAIL, NULL);
 		return;
 	}
@@ -2089,6 +2102,9 @@ spf_free(struct spf_check *c)
 	spf_cancel_lookups(c);
 	while (c->depth > 0)
 		spf_frame_pop(c);
+	free(c->names);
+	free(c->ptr_names);
+	free(c->exp_text);
 	free(c);
 }
 
@@ -2100,11 +2116,12 @@ spf_deliver(struct spf_check *c)
 	spf_cancel_lookups(c);
 	spf_copy_printable(c->outcome.problem, sizeof(c->outcome.problem),
 	    c->outcome.problem, strlen(c->outcome.problem));
-	log_debug("spf: result=%s domain=%s lookups=%u queries=%u "
-	    "problem=\"%s\"", spf_result_str(c->outcome.result),
-	    log_printable(domain, sizeof(domain), c->outcome.domain,
-	    strlen(c->outcome.domain)), c->dns_terms, c->queries,
-	    c->outcome.problem);
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_debug("spf: result=%s domain=%s lookups=%u queries=%u "
+		    "problem=\"%s\"", spf_result_str(c->outcome.result),
+		    log_printable(domain, sizeof(domain), c->outcome.domain,
+		    strlen(c->outcome.domain)), c->dns_terms, c->queries,
+		    c->outcome.problem);
 	c->delivering = 1;
 	c->cb(c->cb_arg, &c->outcome);
 	spf_free(c);

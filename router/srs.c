@@ -32,7 +32,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sodium.h>
 
 #include "log.h"
@@ -55,6 +54,7 @@
 #define SRS_LABEL_MAX		63
 #define SRS_SECRET_FILE_MAX	65536
 #define SRS_SECRET_MAX		sizeof(((struct srs *)0)->secret[0])
+#define SRS_SHA1_BLOCK		64	/* bytes of a SHA-1 input block */
 
 static const char srs_base32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /*
@@ -172,8 +172,16 @@ srs_hash(const struct srs *srs, size_t idx, const struct srs_span *parts,
 			data[len++] = (unsigned char)tolower(
 			    (unsigned char)parts[i].p[j]);
 	}
-	if (HMAC(EVP_sha1(), srs->secret[idx], (int)srs->secret_len[idx],
-	    data, len, md, &mdlen) == NULL || mdlen < 3)
+	if (idx >= srs->nsecrets || srs->inner[idx] == NULL ||
+	    srs->outer[idx] == NULL || srs->work == NULL)
+		fatal_invariant("SRS secret used before srs_init()");
+	/* HMAC = H(K ^ opad || H(K ^ ipad || data)), from the keyed states. */
+	if (!EVP_MD_CTX_copy_ex(srs->work, srs->inner[idx]) ||
+	    !EVP_DigestUpdate(srs->work, data, len) ||
+	    !EVP_DigestFinal_ex(srs->work, md, &mdlen) ||
+	    !EVP_MD_CTX_copy_ex(srs->work, srs->outer[idx]) ||
+	    !EVP_DigestUpdate(srs->work, md, mdlen) ||
+	    !EVP_DigestFinal_ex(srs->work, md, &mdlen) || mdlen < 3)
 		fatal_invariant("HMAC-SHA1 failed");
 
 	/* The first 24 bits of the MAC give exactly 4 base64 characters. */
@@ -657,6 +665,76 @@ out:
 	return ret;
 }
 
+/* Start a SHA-1 state with the block key ^ pad (RFC 2104). */
+static EVP_MD_CTX *
+srs_keyed_state(const unsigned char key[SRS_SHA1_BLOCK], unsigned char pad)
+{
+	unsigned char block[SRS_SHA1_BLOCK];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t i;
+	int ok;
+
+	for (i = 0; i < sizeof(block); i++)
+		block[i] = key[i] ^ pad;
+	ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) &&
+	    EVP_DigestUpdate(ctx, block, sizeof(block));
+	OPENSSL_cleanse(block, sizeof(block));
+	if (!ok) {
+		EVP_MD_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * Key HMAC-SHA1 with every secret once, so that a hash costs two SHA-1
+ * state copies instead of a new HMAC context.  Returns -1 with a message
+ * in err.
+ */
+static int
+srs_prepare_keys(struct srs *srs, char *err, size_t errsz)
+{
+	unsigned char key[SRS_SHA1_BLOCK] = { 0 };
+	size_t i;
+	int ret = -1;
+
+	if ((srs->work = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	for (i = 0; i < srs->nsecrets; i++) {
+		memset(key, 0, sizeof(key));
+		/* A key longer than a block is replaced by its hash. */
+		if (srs->secret_len[i] > sizeof(key)) {
+			if (!EVP_Digest(srs->secret[i], srs->secret_len[i], key,
+			    NULL, EVP_sha1(), NULL))
+				goto out;
+		} else
+			memcpy(key, srs->secret[i], srs->secret_len[i]);
+		srs->inner[i] = srs_keyed_state(key, 0x36);
+		srs->outer[i] = srs_keyed_state(key, 0x5c);
+		if (srs->inner[i] == NULL || srs->outer[i] == NULL)
+			goto out;
+	}
+	ret = 0;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	if (ret < 0)
+		snprintf(err, errsz, "HMAC-SHA1 setup failed");
+	return ret;
+}
+
+void
+srs_free(struct srs *srs)
+{
+	size_t i;
+
+	for (i = 0; i < SRS_MAX_SECRETS; i++) {
+		EVP_MD_CTX_free(srs->inner[i]);
+		EVP_MD_CTX_free(srs->outer[i]);
+	}
+	EVP_MD_CTX_free(srs->work);
+	sodium_memzero(srs, sizeof(*srs));
+}
+
 /*
  * Load the secrets, one per line with CR and LF stripped and empty lines
  * skipped: the first signs, all verify.  Each may be up to 128 bytes and
@@ -678,11 +756,13 @@ srs_init(struct srs *srs, const char *domain, const char *secret_file,
 		goto out;
 	if (srs_parse_secrets(srs, buf, size, secret_file, err, errsz) < 0)
 		goto out;
+	if (srs_prepare_keys(srs, err, errsz) < 0)
+		goto out;
 	ret = 0;
 out:
 	sodium_memzero(buf, bufsz);
 	free(buf);
 	if (ret < 0)
-		sodium_memzero(srs, sizeof(*srs));
+		srs_free(srs);
 	return ret;
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <openssl/types.h>
+
 #define SRS_MAX_SECRETS	8
 #define SRS_MAX_AGE_DAYS 21
 
@@ -21,6 +23,16 @@ struct srs {
 	size_t		 secret_len[SRS_MAX_SECRETS];
 	size_t		 nsecrets;
 	char		 domain[256];	/* lower case, no trailing dot */
+	/*
+	 * SHA-1 states after the inner and the outer padded key block of
+	 * each secret, so HMAC-SHA1 (RFC 2104) needs no key setup per hash.
+	 * srs_init() makes them and srs_free() frees them.  A copy of the
+	 * struct shares them.
+	 */
+	EVP_MD_CTX	*inner[SRS_MAX_SECRETS];
+	EVP_MD_CTX	*outer[SRS_MAX_SECRETS];
+	/* Scratch state of the hash in progress: one thread at a time. */
+	EVP_MD_CTX	*work;
 };
 
 enum srs_result {
@@ -35,10 +47,12 @@ enum srs_result {
 
 /*
  * Load secrets from a file, one per line (first line signs).  Returns 0,
- * or -1 with a message in err.
+ * or -1 with a message in err.  A loaded context needs srs_free().
  */
 int	srs_init(struct srs *, const char *domain, const char *secret_file,
 	    char *err, size_t errsz);
+/* Free the HMAC states and clear the secrets.  A zeroed struct is fine. */
+void	srs_free(struct srs *);
 /* Rewrite envelope sender "local@domain" ("" is the null sender). */
 enum srs_result srs_forward(const struct srs *, const char *sender,
 	    char *out, size_t outsz, time_t now);

@@ -4,6 +4,7 @@
  * and the message is made of key=value fields chosen by the caller.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,9 @@ static const char *log_progname = "router";
 static enum log_level log_max = LOG_LVL_INFO;
 static unsigned char log_key[crypto_generichash_KEYBYTES];
 static int log_plain_addrs;
-static long log_pid;
+/* "PROG[PID]: ", the start of every line, rebuilt by log_after_fork(). */
+static char log_prefix[128];
+static size_t log_prefix_len;
 
 static const char *const log_level_names[] = {
 	[LOG_LVL_ERR] = "error",
@@ -27,18 +30,34 @@ static const char *const log_level_names[] = {
 	[LOG_LVL_DEBUG] = "debug",
 };
 
+static void
+log_set_prefix(void)
+{
+	int n = snprintf(log_prefix, sizeof(log_prefix), "%s[%ld]: ",
+	    log_progname, (long)getpid());
+
+	log_prefix_len = n < 0 ? 0 : (size_t)n < sizeof(log_prefix) ?
+	    (size_t)n : sizeof(log_prefix) - 1;
+}
+
 void
 log_init(const char *progname, enum log_level max_level)
 {
 	log_progname = progname;
 	log_max = max_level;
-	log_pid = (long)getpid();
+	log_set_prefix();
 }
 
 void
 log_after_fork(void)
 {
-	log_pid = (long)getpid();
+	log_set_prefix();
+}
+
+int
+log_enabled(enum log_level level)
+{
+	return level <= log_max;
 }
 
 void
@@ -59,19 +78,37 @@ void
 log_msg(enum log_level level, const char *fmt, ...)
 {
 	char line[1024];
+	const char *name;
+	size_t len, name_len;
+	ssize_t w;
 	va_list ap;
 	int n;
 
 	if (level > log_max)
 		return;
-	n = snprintf(line, sizeof(line), "%s[%ld]: %s ", log_progname,
-	    log_pid, log_level_names[level]);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
+	if (log_prefix_len == 0)
+		log_set_prefix();
+	name = log_level_names[level];
+	name_len = strlen(name);
+	/* The prefix has under 128 bytes and the level name under 8. */
+	memcpy(line, log_prefix, log_prefix_len);
+	len = log_prefix_len;
+	memcpy(line + len, name, name_len);
+	len += name_len;
+	line[len++] = ' ';
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	/* One byte stays free for the newline. */
+	n = vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s\n", line);
+	if (n < 0)
+		return;
+	len += (size_t)n < sizeof(line) - len - 1 ? (size_t)n :
+	    sizeof(line) - len - 2;
+	line[len++] = '\n';
+	/* One write per line, so lines of several processes do not mix. */
+	do
+		w = write(STDERR_FILENO, line, len);
+	while (w < 0 && errno == EINTR);
 }
 
 char *
@@ -108,7 +145,8 @@ log_addr(char out[LOG_ADDR_MAX], const char *addr)
 		lower[i] = (char)tolower((unsigned char)addr[i]);
 	crypto_generichash(h, sizeof(h), (unsigned char *)lower, len,
 	    log_key, sizeof(log_key));
-	snprintf(out, LOG_ADDR_MAX, "h:%02x%02x%02x%02x%02x%02x",
-	    h[0], h[1], h[2], h[3], h[4], h[5]);
+	out[0] = 'h';
+	out[1] = ':';
+	sodium_bin2hex(out + 2, LOG_ADDR_MAX - 2, h, sizeof(h));
 	return out;
 }

@@ -21,6 +21,8 @@ void	log_init(const char *progname, enum log_level max_level);
 /* A forked child calls this so its lines carry its own process id. */
 void	log_after_fork(void);
 void	log_set_level(enum log_level);
+/* Non-zero when lines of this level are logged. */
+int	log_enabled(enum log_level);
 /* Key for log_addr(); plaintext non-zero logs addresses unchanged. */
 void	log_set_addr_key(const unsigned char *key, size_t len, int plaintext);
 

@@ -31,7 +31,8 @@ static struct srs fuzz_srs;
 static void
 fuzz_init(void)
 {
-	char zone[] = "/tmp/fuzz-session-zone-XXXXXX", err[256];
+	char zone[] = "/tmp/fuzz-session-zone-XXXXXX";
+	char secret[] = "/tmp/fuzz-session-srs-XXXXXX", err[256];
 	struct dns_ctx *dns;
 	FILE *f;
 	int fd;
@@ -54,10 +55,13 @@ fuzz_init(void)
 	unlink(zone);
 	memset(fuzz_relay.sec, 2, sizeof(fuzz_relay.sec));
 	crypto_scalarmult_base(fuzz_relay.pub, fuzz_relay.sec);
-	fuzz_srs.nsecrets = 1;
-	memcpy(fuzz_srs.secret[0], "fuzz", 4);
-	fuzz_srs.secret_len[0] = 4;
-	snprintf(fuzz_srs.domain, sizeof(fuzz_srs.domain), "fwd.example.com");
+	if ((fd = mkstemp(secret)) < 0 || write(fd, "fuzz\n", 5) != 5)
+		abort();
+	close(fd);
+	if (srs_init(&fuzz_srs, "fwd.example.com", secret, err,
+	    sizeof(err)) < 0)
+		abort();
+	unlink(secret);
 	fuzz_cfg.hostname = "mx.example.com";
 	fuzz_cfg.max_size = 4096;
 	fuzz_cfg.max_rcpts = 100;

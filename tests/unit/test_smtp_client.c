@@ -845,6 +845,54 @@ test_mx_select_ties_shuffled(void)
 }
 
 /*
+ * Host names come out as ldns_rdf2str() writes them, without the final
+ * dot: escapes included, and names of up to 253 characters.
+ */
+static void
+test_mx_select_name_text(void)
+{
+	static const char *const texts[] = {
+		"d.example. 300 IN MX 10 Mixed-Case_1.example.",
+		"d.example. 300 IN MX 20 a\\.dot.example.",
+		"d.example. 300 IN MX 30 semi\\;paren\\(\\)back\\\\.example.",
+		"d.example. 300 IN MX 40 sp\\032ace\\200\\009.example.",
+	};
+	struct mx_host hosts[MX_HOSTS_MAX];
+	ldns_rr_list *list = mx_rrs(texts, 4);
+	char want[MX_NAME_MAX + 2], label[64], text[300];
+	size_t n = 0, i, len;
+	char *s;
+	ldns_rr *rr;
+
+	CHECK_INT(mx_select_hosts(list, hosts, MX_HOSTS_MAX, &n), MX_OK);
+	CHECK_INT(n, 4);
+	for (i = 0; i < n && i < 4; i++) {
+		s = ldns_rdf2str(ldns_rr_mx_exchange(ldns_rr_list_rr(list, i)));
+		len = strlen(s);
+		snprintf(want, sizeof(want), "%.*s", (int)(len - 1), s);
+		free(s);
+		CHECK_STR(hosts[i].name, want);
+	}
+	CHECK_STR(hosts[1].name, "a\\.dot.example");
+	CHECK_STR(hosts[3].name, "sp\\032ace\\200\\009.example");
+	ldns_rr_list_deep_free(list);
+
+	/* 4 labels of 62 and one of 1: 253 characters without the dot. */
+	memset(label, 'x', 62);
+	label[62] = '\0';
+	snprintf(text, sizeof(text), "d.example. 300 IN MX 1 %s.%s.%s.%s.y.",
+	    label, label, label, label);
+	list = ldns_rr_list_new();
+	CHECK(ldns_rr_new_frm_str(&rr, text, 300, NULL, NULL) ==
+	    LDNS_STATUS_OK);
+	ldns_rr_list_push_rr(list, rr);
+	CHECK_INT(mx_select_hosts(list, hosts, MX_HOSTS_MAX, &n), MX_OK);
+	CHECK_INT(n, 1);
+	CHECK_INT(strlen(hosts[0].name), 253);
+	ldns_rr_list_deep_free(list);
+}
+
+/*
  * MX resolution against the zone.
  */
 
@@ -1208,6 +1256,10 @@ test_session_5xx_and_refused(void)
 	mock_stop(&m);
 }
 
+/*
+ * Half a message, long enough to be written before the end (the client
+ * gathers up to 16 KiB), then an abort: no dot may follow.
+ */
 static void
 test_session_abort_without_dot(void)
 {
@@ -1217,10 +1269,12 @@ test_session_abort_without_dot(void)
 		{ "RCPT TO:", "250 ok\r\n", 0 },
 		{ "DATA", "354 go\r\n", 0 },
 	};
-	static const char part[] = "Subject: half a message\r\n\r\nsome";
+	static const char head[] = "Subject: half a message\r\n\r\n";
+	static char part[40000];
 	struct smtp_client_config cfg = test_config();
 	struct owner o = { 0 };
 	struct mock m;
+	size_t i;
 
 	if (mock_start(&m, "127.0.0.1", "220 mx1\r\n", steps, 4) == -1) {
 		CHECK(0);
@@ -1232,11 +1286,15 @@ test_session_abort_without_dot(void)
 	smtp_client_data(o.client);
 	CHECK(wait_events(&o, 3));
 	CHECK_INT(o.events[2], SMTP_CLIENT_DATA);
-	smtp_client_write(o.client, part, sizeof(part) - 1);
+	memcpy(part, head, sizeof(head) - 1);
+	for (i = sizeof(head) - 1; i < sizeof(part); i++)
+		part[i] = (i + 2) % 80 == 0 ? '\r' : (i + 1) % 80 == 0 ?
+		    '\n' : 's';
+	smtp_client_write(o.client, part, sizeof(part));
 	settle(0.05);
 	smtp_client_abort(o.client);
 	CHECK(run_until(mock_eof, &m, 5.0));
-	CHECK(strstr(m.rx, "\r\nsome") != NULL);
+	CHECK(strstr(m.rx, "\r\n\r\nsss") != NULL);
 	CHECK(strstr(m.rx, "\r\n.\r\n") == NULL);
 	CHECK(m.body == NULL);
 	CHECK_INT(o.nevents, 3);
@@ -2587,6 +2645,7 @@ main(void)
 	RUN(test_mx_select_sorted);
 	RUN(test_mx_select_null_and_limit);
 	RUN(test_mx_select_ties_shuffled);
+	RUN(test_mx_select_name_text);
 	RUN(test_mx_resolve_order);
 	RUN(test_mx_resolve_statuses);
 	RUN(test_session_delivers_message);

@@ -102,6 +102,40 @@ test_scan_counts_received(void)
 	CHECK_INT(ds.header_8bit, 0);
 }
 
+/*
+ * The header state comes out the same in pieces of every size, with
+ * "Received:" and the UTF-8 byte split across pieces.
+ */
+static void
+test_scan_header_split(void)
+{
+	const char *msg = "Received: from a\r\nX-Long: 0123456789\r\n"
+	    "received: b\r\nSubject: caf\xc3\xa9\r\n\r\nReceived: c\r\n"
+	    ".\r\n";
+	char out[256], all[256];
+	size_t len = strlen(msg), step, off, outlen, total;
+	struct data_scan ds;
+	int done;
+
+	for (step = 1; step <= len; step++) {
+		data_scan_init(&ds);
+		off = total = 0;
+		done = 0;
+		while (off < len && !done) {
+			off += data_scan(&ds, msg + off, len - off < step ?
+			    len - off : step, out, &outlen, &done);
+			memcpy(all + total, out, outlen);
+			total += outlen;
+		}
+		CHECK(done);
+		CHECK_INT(ds.received, 2);
+		CHECK_INT(ds.header_8bit, 1);
+		CHECK_INT(ds.in_header, 0);
+		CHECK_INT(total, len - 3);
+		CHECK(memcmp(all, msg, len - 3) == 0);
+	}
+}
+
 /* RFC 6532: UTF-8 in header fields makes the message need SMTPUTF8. */
 static void
 test_scan_flags_8bit_headers(void)
@@ -216,6 +250,7 @@ main(void)
 	RUN(test_scan_counts_received);
 	RUN(test_scan_line_limit);
 	RUN(test_scan_flags_8bit_headers);
+	RUN(test_scan_header_split);
 	RUN(test_scan_normalize_table);
 	CHECK_SUMMARY();
 }

@@ -11,6 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "check.h"
 #include "log.h"
 #include "srs.h"
@@ -37,7 +40,10 @@ write_file(const char *name, const char *content, size_t len, mode_t mode)
 	return path;
 }
 
-/* Load an SRS context for domain with the secrets in content. */
+/*
+ * Free the context in srs (a zeroed srs has none), then load one for
+ * domain with the secrets in content.
+ */
 static int
 load(struct srs *srs, const char *domain, const char *content, char *err,
     size_t errsz)
@@ -46,6 +52,7 @@ load(struct srs *srs, const char *domain, const char *content, char *err,
 	    0600);
 
 	err[0] = '\0';
+	srs_free(srs);
 	return srs_init(srs, domain, path, err, errsz);
 }
 
@@ -177,7 +184,7 @@ static void
 test_postsrsd_vectors(void)
 {
 	static char line[4096];
-	struct srs srs;
+	struct srs srs = { 0 };
 	char *f[4];
 	FILE *fp = fopen(VECTORS, "r");
 	int lineno = 0, rows = 0, header = 0;
@@ -203,6 +210,7 @@ test_postsrsd_vectors(void)
 	}
 	fclose(fp);
 	CHECK(rows >= 27);
+	srs_free(&srs);
 }
 
 /* ---- behaviour beyond the vectors ---- */
@@ -210,7 +218,7 @@ test_postsrsd_vectors(void)
 static void
 test_vector_hashes_match(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char out[OUTSZ];
 
 	load_ok(&srs, "tops3cr3t\n");
@@ -221,6 +229,49 @@ test_vector_hashes_match(void)
 	CHECK_INT(srs_forward(&srs, "test@otherdomain.com", out, sizeof(out),
 	    VECTOR_NOW - 60 + DAY - 1), SRS_OK);
 	CHECK_STR(out, "SRS0=vmyz=2W=otherdomain.com=test@example.com");
+	srs_free(&srs);
+}
+
+/*
+ * The keyed SHA-1 states give the hash of OpenSSL's one-shot HMAC() for
+ * secrets shorter than, as long as and longer than the 64-byte block.
+ */
+static void
+test_hash_matches_hmac(void)
+{
+	static const char b64url[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const size_t lens[] = { 1, 20, 63, 64, 65, 100, 128 };
+	/* lower-cased stamp, host and user of test@otherdomain.com */
+	static const char data[] = "2wotherdomain.comtest";
+	struct srs srs = { 0 };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char secret[130], out[OUTSZ], want[5];
+	size_t i, j;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (j = 0; j < lens[i]; j++)
+			secret[j] = (char)('!' + (j * 7 + i) % 90);
+		secret[lens[i]] = '\n';
+		secret[lens[i] + 1] = '\0';
+		load_ok(&srs, secret);
+		CHECK(HMAC(EVP_sha1(), secret, (int)lens[i],
+		    (const unsigned char *)data, strlen(data), md, &mdlen) !=
+		    NULL);
+		want[0] = b64url[md[0] >> 2];
+		want[1] = b64url[((md[0] & 0x03) << 4) | (md[1] >> 4)];
+		want[2] = b64url[((md[1] & 0x0f) << 2) | (md[2] >> 6)];
+		want[3] = b64url[md[2] & 0x3f];
+		want[4] = '\0';
+		CHECK_INT(srs_forward(&srs, "test@otherdomain.com", out,
+		    sizeof(out), VECTOR_NOW), SRS_OK);
+		if (strncmp(out + 5, want, 4) != 0)
+			fprintf(stderr, "secret of %zu bytes: got %s, want "
+			    "hash %s\n", lens[i], out, want);
+		CHECK(strncmp(out + 5, want, 4) == 0);
+	}
+	srs_free(&srs);
 }
 
 static void
@@ -236,7 +287,7 @@ round_trip(const struct srs *srs, const char *sender, time_t now)
 static void
 test_round_trips(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	time_t now = time(NULL);
 
 	load_ok(&srs, "first secret\nsecond\n");
@@ -248,13 +299,14 @@ test_round_trips(void)
 	round_trip(&srs, "at@sign@sender.example", now);	/* decoded */
 	round_trip(&srs, "bob@[192.0.2.1]", now);
 	round_trip(&srs, "SRS0=opaque@first.example", now);
+	srs_free(&srs);
 }
 
 /* A foreign SRS0 address becomes SRS1 and reverses to the first hop. */
 static void
 test_srs1_chain(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char fwd[OUTSZ], again[OUTSZ], back[OUTSZ];
 
 	load_ok(&srs, "k\n");
@@ -284,13 +336,14 @@ test_srs1_chain(void)
 	CHECK_INT(srs_reverse(&srs, fwd, back, sizeof(back), VECTOR_NOW),
 	    SRS_OK);
 	CHECK_STR(back, "SRS0+opaque@first.example");
+	srs_free(&srs);
 }
 
 /* An SRS1 lookalike without host or opaque part is wrapped like any sender. */
 static void
 test_foreign_srs1_unparsed(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char out[OUTSZ];
 
 	load_ok(&srs, "k\n");
@@ -308,12 +361,13 @@ test_foreign_srs1_unparsed(void)
 	CHECK_INT(srs_forward(&srs, "SRS0x@other.example", out, sizeof(out),
 	    VECTOR_NOW), SRS_OK);
 	CHECK(strncmp(out, "SRS0=", 5) == 0);
+	srs_free(&srs);
 }
 
 static void
 test_expiry_boundaries(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	time_t day0 = (VECTOR_NOW / DAY) * DAY;	/* start of a day */
 	char fwd[OUTSZ], back[OUTSZ];
 
@@ -332,13 +386,14 @@ test_expiry_boundaries(void)
 	/* The 10-bit day number wraps after 1024 days, as in libsrs2. */
 	CHECK_INT(srs_reverse(&srs, fwd, back, sizeof(back),
 	    day0 + 1024 * DAY), SRS_OK);
+	srs_free(&srs);
 }
 
 /* Timestamps around the wrap of the day number from 1023 to 0. */
 static void
 test_expiry_across_wrap(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	time_t wrap = (time_t)1024 * 18 * DAY;	/* day number 0 */
 	char fwd[OUTSZ], back[OUTSZ];
 
@@ -350,12 +405,13 @@ test_expiry_across_wrap(void)
 	    wrap + 18 * DAY), SRS_OK);
 	CHECK_INT(srs_reverse(&srs, fwd, back, sizeof(back),
 	    wrap + 19 * DAY), SRS_EXPIRED);
+	srs_free(&srs);
 }
 
 static void
 test_wrong_secret(void)
 {
-	struct srs a, b;
+	struct srs a = { 0 }, b = { 0 };
 	char fwd[OUTSZ], back[OUTSZ];
 
 	load_ok(&a, "secret-a\n");
@@ -368,13 +424,15 @@ test_wrong_secret(void)
 	    VECTOR_NOW), SRS_OK);
 	CHECK_INT(srs_reverse(&b, fwd, back, sizeof(back), VECTOR_NOW),
 	    SRS_BAD_HASH);
+	srs_free(&a);
+	srs_free(&b);
 }
 
 /* After rotation the new first secret signs and the old one still verifies. */
 static void
 test_second_secret_verifies(void)
 {
-	struct srs old, rotated;
+	struct srs old = { 0 }, rotated = { 0 };
 	char fwd[OUTSZ], back[OUTSZ];
 
 	load_ok(&old, "secret-a\n");
@@ -389,13 +447,15 @@ test_second_secret_verifies(void)
 	    VECTOR_NOW), SRS_OK);
 	CHECK_INT(srs_reverse(&old, fwd, back, sizeof(back), VECTOR_NOW),
 	    SRS_BAD_HASH);
+	srs_free(&old);
+	srs_free(&rotated);
 }
 
 /* A tampered field fails the hash even though the hash text is intact. */
 static void
 test_tampered_fields(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char back[OUTSZ];
 	static const char *const bad[] = {
 		"SRS0=XjO9=2V=otherdomain.com=tesT2@example.com",
@@ -415,6 +475,7 @@ test_tampered_fields(void)
 		CHECK_INT(srs_reverse(&srs, bad[i], back, sizeof(back),
 		    VECTOR_NOW), SRS_BAD_HASH);
 	}
+	srs_free(&srs);
 }
 
 /*
@@ -424,19 +485,20 @@ test_tampered_fields(void)
 static void
 test_field_boundary_shift(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char back[OUTSZ];
 
 	load_ok(&srs, "tops3cr3t\n");
 	CHECK_INT(srs_reverse(&srs, "SRS0=XjO9=2V=otherdomain.co=mtest@"
 	    "example.com", back, sizeof(back), VECTOR_NOW), SRS_OK);
 	CHECK_STR(back, "mtest@otherdomain.co");
+	srs_free(&srs);
 }
 
 static void
 test_mangled_reverse(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char back[OUTSZ];
 	static const struct {
 		const char	*addr;
@@ -480,12 +542,13 @@ test_mangled_reverse(void)
 			    cases[i].addr, srs_result_str(got));
 		CHECK_INT(got, cases[i].want);
 	}
+	srs_free(&srs);
 }
 
 static void
 test_mangled_forward(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char out[OUTSZ];
 	static const struct {
 		const char	*addr;
@@ -513,12 +576,13 @@ test_mangled_forward(void)
 			    cases[i].addr, srs_result_str(got));
 		CHECK_INT(got, cases[i].want);
 	}
+	srs_free(&srs);
 }
 
 static void
 test_null_sender(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char out[OUTSZ] = "untouched";
 
 	load_ok(&srs, "k\n");
@@ -527,6 +591,7 @@ test_null_sender(void)
 	CHECK_STR(out, "untouched");
 	CHECK_INT(srs_reverse(&srs, "", out, sizeof(out), VECTOR_NOW),
 	    SRS_NOT_SRS);
+	srs_free(&srs);
 }
 
 /*
@@ -539,7 +604,7 @@ test_local_part_limit(void)
 	static const char u[] = "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"
 	    "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"
 	    "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu";
-	struct srs srs;
+	struct srs srs = { 0 };
 	char sender[256], out[OUTSZ];
 
 	load_ok(&srs, "k\n");
@@ -550,6 +615,7 @@ test_local_part_limit(void)
 	snprintf(sender, sizeof(sender), "%.*s@b.example", 106, u);
 	CHECK_INT(srs_forward(&srs, sender, out, sizeof(out), VECTOR_NOW),
 	    SRS_TOO_LONG);
+	srs_free(&srs);
 }
 
 /* Fill buf with a domain name of len characters in labels of 63. */
@@ -568,7 +634,7 @@ make_domain(char *buf, size_t len)
 static void
 test_path_limit(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char err[256], out[OUTSZ], domain[256];
 	const char *sender = "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuu@hhhhhhhhhhhh.example";
 
@@ -582,12 +648,13 @@ test_path_limit(void)
 	    sizeof(err)), 0);
 	CHECK_INT(srs_forward(&srs, sender, out, sizeof(out), VECTOR_NOW),
 	    SRS_TOO_LONG);
+	srs_free(&srs);
 }
 
 static void
 test_output_buffer(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char out[OUTSZ];
 	const char *want = "SRS0=vmyz=2W=otherdomain.com=test@example.com";
 	size_t n = strlen(want);
@@ -602,12 +669,13 @@ test_output_buffer(void)
 	CHECK_STR(out, "test@otherdomain.com");
 	CHECK_INT(srs_reverse(&srs, want, out, 20, VECTOR_NOW), SRS_TOO_LONG);
 	CHECK_INT(srs_reverse(&srs, want, out, 0, VECTOR_NOW), SRS_TOO_LONG);
+	srs_free(&srs);
 }
 
 static void
 test_overlong_input(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char big[2000], out[OUTSZ];
 
 	load_ok(&srs, "k\n");
@@ -622,6 +690,7 @@ test_overlong_input(void)
 	memcpy(big + sizeof(big) - 13, "@sender.test", 13);
 	CHECK_INT(srs_forward(&srs, big, out, sizeof(out), VECTOR_NOW),
 	    SRS_TOO_LONG);
+	srs_free(&srs);
 }
 
 static void
@@ -640,7 +709,7 @@ test_result_strings(void)
 static void
 test_init_secret_file(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char err[256];
 
 	CHECK_INT(load(&srs, "Relay.Example.", "\n\nfirst\r\n\nsecond", err,
@@ -654,12 +723,13 @@ test_init_secret_file(void)
 	/* spaces are part of the secret */
 	CHECK_INT(load(&srs, "relay.example", " s p \n", err, sizeof(err)), 0);
 	CHECK_INT(srs.secret_len[0], 5);
+	srs_free(&srs);
 }
 
 static void
 test_init_secret_limits(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char err[256], content[512];
 
 	memset(content, 'x', 128);
@@ -682,12 +752,13 @@ test_init_secret_limits(void)
 	CHECK(strstr(err, "no secret") != NULL);
 	CHECK_INT(load(&srs, "relay.example", "", err, sizeof(err)), -1);
 	CHECK(strstr(err, "no secret") != NULL);
+	srs_free(&srs);
 }
 
 static void
 test_init_errors(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char err[256], path[300], big[300];
 	const char *p;
 
@@ -718,18 +789,20 @@ test_init_errors(void)
 	CHECK_INT(load(&srs, big, "k\n", err, sizeof(err)), -1);
 	big[1] = '.';				/* labels of 1 and 62 */
 	CHECK_INT(load(&srs, big, "k\n", err, sizeof(err)), 0);
+	srs_free(&srs);
 }
 
 /* A world-readable file still loads, with a warning in the log. */
 static void
 test_init_world_readable(void)
 {
-	struct srs srs;
+	struct srs srs = { 0 };
 	char err[256];
 	const char *p = write_file("open", "k\n", 2, 0644);
 
 	CHECK_INT(srs_init(&srs, "relay.example", p, err, sizeof(err)), 0);
 	CHECK_INT(srs.nsecrets, 1);
+	srs_free(&srs);
 }
 
 static void
@@ -756,6 +829,7 @@ main(void)
 	log_init("test_srs", LOG_LVL_ERR);
 	RUN(test_postsrsd_vectors);
 	RUN(test_vector_hashes_match);
+	RUN(test_hash_matches_hmac);
 	RUN(test_round_trips);
 	RUN(test_srs1_chain);
 	RUN(test_foreign_srs1_unparsed);
