@@ -382,17 +382,23 @@ auth_feed(struct auth_txn *t, const char *data, size_t len)
 void
 auth_data(struct auth_txn *t, const char *data, size_t len)
 {
-	size_t i, from = 0;
+	const char *lf;
+	size_t i = 0, from = 0;
 
 	auth_verifiers_start(t);
-	/* Remove dot-stuffing: DKIM covers the message, not its transport. */
-	for (i = 0; i < len; i++) {
+	/*
+	 * Remove dot-stuffing: DKIM covers the message, not its transport.
+	 * Only the first byte of each line can be a stuffed dot.
+	 */
+	while (i < len) {
 		if (t->line_start && data[i] == '.') {
 			if (i > from)
 				auth_feed(t, data + from, i - from);
 			from = i + 1;
 		}
-		t->line_start = data[i] == '\n';
+		lf = memchr(data + i, '\n', len - i);
+		t->line_start = lf != NULL;
+		i = lf != NULL ? (size_t)(lf - data) + 1 : len;
 	}
 	if (len > from)
 		auth_feed(t, data + from, len - from);
