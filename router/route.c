@@ -36,6 +36,12 @@ struct route_ctx {
 	const struct rec_relay_key *relay_keys;
 	size_t			 nrelay_keys;
 	struct cache		*rules;
+	/*
+	 * Parsed domain records by domain, kept for the TTL of the DNS
+	 * answer they came from, so that a cached answer is not parsed
+	 * again for every message.
+	 */
+	struct cache		*domains;
 	struct dnssec_ctx	*dnssec;	/* NULL: no validation */
 };
 
@@ -77,6 +83,7 @@ route_new(struct ev_loop *loop, struct dns_ctx *dns,
 	ctx->relay_keys = relay_keys;
 	ctx->nrelay_keys = nrelay_keys;
 	ctx->rules = cache_new(max_entries, max_bytes, route_rule_free);
+	ctx->domains = cache_new(max_entries, max_bytes / 4, free);
 	return ctx;
 }
 
@@ -92,6 +99,7 @@ route_free(struct route_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	cache_free(ctx->rules);
+	cache_free(ctx->domains);
 	free(ctx);
 }
 
@@ -276,7 +284,9 @@ route_domain_answer(void *arg, const struct dns_answer *ans)
 	struct route_lookup *lk = arg;
 	const char *ptrs[ROUTE_MAX_RRS];
 	size_t lens[ROUTE_MAX_RRS], n, i;
+	struct rec_domain *dom;
 	enum rec_status st;
+	double now;
 	int oversize;
 
 	lk->query = NULL;
@@ -292,11 +302,25 @@ route_domain_answer(void *arg, const struct dns_answer *ans)
 		route_tempfail_dns(lk, ans);
 		return;
 	}
+	now = ev_now(lk->ctx->loop);
+	if ((dom = cache_get(lk->ctx->domains, lk->domain, now, NULL)) !=
+	    NULL) {
+		lk->dom = *dom;
+		lk->idx = 0;
+		route_next_candidate(lk);
+		return;
+	}
 	n = route_join_txt(ans->rrs, bufs, lens, &oversize);
 	for (i = 0; i < n; i++)
 		ptrs[i] = bufs[i];
 	st = oversize ? REC_MALFORMED : rec_domain_parse(&lk->dom, ptrs, lens,
 	    n);
+	if (st == REC_OK) {
+		dom = xmalloc(sizeof(*dom));
+		*dom = lk->dom;
+		cache_put(lk->ctx->domains, lk->domain, dom, sizeof(*dom), now,
+		    ans->ttl);
+	}
 	if (st == REC_NONE) {
 		route_finish(lk, ROUTE_NOT_OURS, NULL, NULL, NULL);
 		return;
