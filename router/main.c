@@ -493,6 +493,12 @@ parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->arc_key != NULL)
 		o->hold = 1;	/* a seal needs the whole message */
+	if (o->hold && o->hold_memory < o->max_size) {
+		fprintf(stderr, "router: --hold-memory (%zu) is smaller than "
+		    "--max-size (%zu): the largest messages could never be "
+		    "held\n", o->hold_memory, o->max_size);
+		return -1;
+	}
 	if ((o->hold || o->auth.narc_trusted > 0) && !o->auth.enabled) {
 		fprintf(stderr, "router: --hold, --arc-key and "
 		    "--arc-trusted-sealer need the authentication checks; "

@@ -302,6 +302,7 @@ static void	sc_on_flush(struct ev_loop *, ev_prepare *, int);
 static void	sc_connect_next(struct smtp_client *);
 static void	sc_enter(struct smtp_client *, enum sc_state);
 static void	sc_trouble(struct smtp_client *, enum sc_error, const char *);
+static void	sc_send_commands(struct smtp_client *);
 
 /*
  * Reply parsing.
@@ -1467,7 +1468,10 @@ sc_reply_mail(struct smtp_client *c, const struct smtp_reply *r)
 	snprintf(extra, sizeof(extra), " tls=%s",
 	    c->tls_desc[0] ? c->tls_desc : "none");
 	sc_log_outcome(c, "ready", r, extra);
-	sc_emit(c, SMTP_CLIENT_READY, r);
+	if (!sc_emit(c, SMTP_CLIENT_READY, r))
+		return;
+	/* Send what was queued before READY; arm the timer for replies due. */
+	sc_send_commands(c);
 }
 
 /*
@@ -1480,6 +1484,10 @@ sc_send_commands(struct smtp_client *c)
 {
 	struct sc_cmd *cmd;
 
+	/* Queued before READY: they go out behind MAIL, or after its reply. */
+	if (c->state != SC_STATE_RCPT &&
+	    (c->state != SC_STATE_MAIL || !c->ehlo.pipelining))
+		return;
 	while (c->cmd_sent < c->ncmds &&
 	    (c->ehlo.pipelining || c->cmd_head == c->cmd_sent)) {
 		cmd = &c->cmds[c->cmd_sent++];
@@ -1830,6 +1838,8 @@ sc_enter(struct smtp_client *c, enum sc_state state)
 	case SC_STATE_MAIL:
 		sc_send_mail(c);
 		sc_timer_arm(c, c->cfg.command_timeout);
+		/* RFC 2920 section 3.1: RCPT may follow MAIL in one group. */
+		sc_send_commands(c);
 		break;
 	case SC_STATE_DOT:
 		sc_send_dot(c);
@@ -1974,8 +1984,9 @@ smtp_client_rcpt(struct smtp_client *c, const char *addr)
 	struct sc_cmd *cmd;
 	size_t len;
 
-	if (c->state != SC_STATE_RCPT || c->data_queued)
-		fatal_invariant("smtp_client_rcpt outside the RCPT phase");
+	/* Allowed from creation on: until MAIL is out, it is queued. */
+	if (c->state > SC_STATE_RCPT || c->data_queued)
+		fatal_invariant("smtp_client_rcpt after the RCPT phase");
 	sc_check_address(addr);
 	cmd = sc_queue_cmd(c, SC_CMD_RCPT);
 	len = strlen(addr) + sizeof("RCPT TO:<>\r\n");

@@ -109,9 +109,10 @@ struct smtp_client *smtp_client_new(struct ev_loop *, struct dns_ctx *,
 		    smtp_client_cb *, void *arg);
 /*
  * Queue RCPT TO:<addr>, whose reply comes as one SMTP_CLIENT_RCPT.  Valid
- * after SMTP_CLIENT_READY and before smtp_client_data().  With PIPELINING
- * the commands go out together and the replies come back in order;
- * without it each RCPT waits for the previous reply.
+ * from smtp_client_new() until smtp_client_data().  With PIPELINING the
+ * commands go out together, the first ones right behind MAIL FROM, and
+ * the replies come back in order after SMTP_CLIENT_READY; without it
+ * they wait for READY and each RCPT waits for the previous reply.
  */
 void		 smtp_client_rcpt(struct smtp_client *, const char *addr);
 /* Send DATA, whose reply comes as SMTP_CLIENT_DATA. */

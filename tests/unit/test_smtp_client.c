@@ -1120,6 +1120,53 @@ test_session_pipelined_rcpts(void)
 	mock_stop(&m);
 }
 
+/*
+ * A RCPT queued before READY: with PIPELINING it goes out in one group
+ * with MAIL (RFC 2920 section 3.1), without it only after MAIL's reply.
+ * Either way the owner hears READY first, then the RCPT reply.
+ */
+static void
+test_session_rcpt_before_ready(void)
+{
+	static const struct mock_step piped[] = {
+		{ "EHLO", ehlo_full, 0 },
+		/* No reply before the RCPT is in: proves MAIL and RCPT went together. */
+		{ "MAIL FROM:", "250 2.1.0 ok\r\n", 2 },
+		{ "RCPT TO:<a@", "250 2.1.5 ok a\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 },
+	};
+	static const struct mock_step serial[] = {
+		{ "EHLO", "250-mx1.test.example\r\n250 8BITMIME\r\n", 0 },
+		{ "MAIL FROM:", "250 ok\r\n", 0 },
+		{ "RCPT TO:<a@", "250 ok a\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 },
+	};
+	struct smtp_client_config cfg = test_config();
+	struct owner o;
+	struct mock m;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		memset(&o, 0, sizeof(o));
+		if (mock_start(&m, "127.0.0.1", "220 mx1.test.example\r\n",
+		    pass == 0 ? piped : serial, 4) == -1) {
+			CHECK(0);
+			return;
+		}
+		start_client(&o, &cfg, "one.test.example", 0, 0);
+		smtp_client_rcpt(o.client, "a@mailbox.example");
+		CHECK(wait_events(&o, 2));
+		CHECK_INT(o.events[0], SMTP_CLIENT_READY);
+		CHECK_INT(o.events[1], SMTP_CLIENT_RCPT);
+		CHECK_INT(o.replies[1].code, 250);
+		CHECK_INT(m.max_batch, pass == 0 ? 2 : 1);
+		smtp_client_quit(o.client);
+		CHECK(run_until(mock_eof, &m, 5.0));
+		CHECK_INT(m.mismatch, 0);
+		mock_stop(&m);
+	}
+}
+
 static void
 test_session_no_pipelining(void)
 {
@@ -2651,6 +2698,7 @@ main(void)
 	RUN(test_session_delivers_message);
 	RUN(test_session_pipelined_rcpts);
 	RUN(test_session_no_pipelining);
+	RUN(test_session_rcpt_before_ready);
 	RUN(test_session_4xx_greeting_then_next);
 	RUN(test_session_refused_then_next);
 	RUN(test_session_all_hosts_5xx);
