@@ -116,7 +116,7 @@ hdrfilter_keeps_other_fields(void)
 	}
 }
 
-/* A field longer than the filter holds is judged on its start. */
+/* A field longer than the filter can keep back is judged on its start. */
 static void
 hdrfilter_long_fields(void)
 {
