@@ -974,6 +974,8 @@ worker_run(const struct options *o, const int *fds, size_t nfds)
 	wk.cfg.client.command_timeout = 60.;
 	wk.cfg.client.data_end_timeout = 300.;
 	wk.cfg.client.out_high_water = 256 * 1024;
+	/* A short wait: enough for the next message of a busy sender. */
+	wk.cfg.client.reuse_idle = 2.;
 	wk.cfg.srs = &worker_srs;
 	wk.cfg.tls_ctx = worker_tls;
 	/* Opportunistic TLS to destinations; without it delivery goes on. */

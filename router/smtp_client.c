@@ -31,6 +31,11 @@
  *              | reply: END
  *              v
  *             DONE --quit()--> QUIT --written, close or timeout--> freed
+ *              | quit() after a 2xx to the dot, with reuse_idle set
+ *              v
+ *             parked, until smtp_client_new() for the same domain takes
+ *             it back to MAIL, or the server closes it, or it has been
+ *             idle for reuse_idle seconds (then QUIT)
  *
  * When the reply to EHLO offers STARTTLS, the configuration has a client
  * TLS context and the connection is still in plaintext, the session takes
@@ -118,6 +123,8 @@
  * with the final dot in one write() instead of a write per piece.
  */
 #define SC_BODY_BATCH			(16 * 1024)
+/* Idle connections kept for reuse per process. */
+#define SC_IDLE_MAX			64
 #define SC_INPUT_CAP			8192	/* replies are read line by line */
 #define SC_NAME_MAX			256
 
@@ -293,7 +300,18 @@ struct smtp_client {
 	int			 data_queued;
 	int			 above_high_water;
 	char			 body_tail[2];	/* last two bytes written */
+	int			 end_ok;	/* the final dot got a 2xx */
+
+	/* Reuse of the connection for a later transaction. */
+	struct smtp_client	*idle_prev, *idle_next;
+	int			 parked;	/* idle, owned by no one */
+	int			 reuse_start;	/* MAIL is due from the loop */
+	int			 reused;	/* no reply yet since reuse */
 };
+
+/* Idle connections, most recently parked first. */
+static struct smtp_client *sc_idle;
+static size_t sc_nidle;
 
 static void	sc_on_read(struct ev_loop *, ev_io *, int);
 static void	sc_on_write(struct ev_loop *, ev_io *, int);
@@ -303,6 +321,8 @@ static void	sc_connect_next(struct smtp_client *);
 static void	sc_enter(struct smtp_client *, enum sc_state);
 static void	sc_trouble(struct smtp_client *, enum sc_error, const char *);
 static void	sc_send_commands(struct smtp_client *);
+static void	sc_unpark(struct smtp_client *);
+static void	sc_begin_mail(struct smtp_client *);
 
 /*
  * Reply parsing.
@@ -581,6 +601,8 @@ sc_free_cmds(struct smtp_client *c)
 static void
 sc_free(struct smtp_client *c)
 {
+	if (c->parked)
+		sc_unpark(c);
 	sc_close_conn(c);
 	if (c->mx != NULL)
 		mx_cancel(c->mx);
@@ -1145,6 +1167,16 @@ sc_trouble(struct smtp_client *c, enum sc_error err, const char *detail)
 		break;
 	case SC_STATE_MAIL:
 		sc_local_reply(&r, err);
+		if (c->reused) {
+			/*
+			 * The idle connection was closed under MAIL: start
+			 * over on a new one, commands and all.
+			 */
+			c->reused = 0;
+			c->cmd_sent = c->cmd_head;
+			sc_try_next(c, &r, detail);
+			break;
+		}
 		sc_fail_closed(c, &r, sc_errors[err].reason, detail);
 		break;
 	case SC_STATE_RCPT:
@@ -1491,10 +1523,9 @@ sc_send_commands(struct smtp_client *c)
 	while (c->cmd_sent < c->ncmds &&
 	    (c->ehlo.pipelining || c->cmd_head == c->cmd_sent)) {
 		cmd = &c->cmds[c->cmd_sent++];
+		/* The line stays until the end: a reused connection may resend it. */
 		if (buf_append(&c->out, cmd->line, strlen(cmd->line)) == -1)
 			fatal_invariant("output buffer full at a command");
-		free(cmd->line);
-		cmd->line = NULL;
 		if (cmd->kind == SC_CMD_DATA)
 			break;
 	}
@@ -1537,6 +1568,7 @@ sc_reply_command(struct smtp_client *c, const struct smtp_reply *r)
 static void
 sc_reply_dot(struct smtp_client *c, const struct smtp_reply *r)
 {
+	c->end_ok = r->code / 100 == 2;
 	sc_enter(c, SC_STATE_DONE);
 	sc_log_outcome(c, "end", r, NULL);
 	sc_emit(c, SMTP_CLIENT_END, r);
@@ -1546,6 +1578,7 @@ sc_reply_dot(struct smtp_client *c, const struct smtp_reply *r)
 static void
 sc_on_reply(struct smtp_client *c, const struct smtp_reply *r)
 {
+	c->reused = 0;
 	switch (c->state) {
 	case SC_STATE_GREETING:
 		sc_reply_greeting(c, r);
@@ -1711,6 +1744,12 @@ sc_on_read(struct ev_loop *loop, ev_io *w, int revents)
 	struct smtp_client *c = w->data;
 	unsigned gen = c->conn_gen;
 
+	if (c->parked) {
+		/* A 421 or the end of the connection: it cannot be reused. */
+		sc_unpark(c);
+		sc_release(c, "idle connection closed by the server");
+		return;
+	}
 	sc_cb_enter(c);
 	if (c->state == SC_STATE_TLS) {
 		sc_tls_step(c);
@@ -1750,7 +1789,12 @@ sc_on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	sc_cb_enter(c);
 	ev_prepare_stop(loop, w);
-	if (c->fd != -1)
+	if (c->reuse_start) {
+		/* From the loop: MAIL's checks may report a failure. */
+		c->reuse_start = 0;
+		sc_begin_mail(c);
+	}
+	if (!c->dead && c->fd != -1)
 		sc_flush(c);
 	sc_cb_leave(c);
 }
@@ -1762,7 +1806,11 @@ sc_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct smtp_reply r;
 
 	sc_cb_enter(c);
-	if (c->state == SC_STATE_MX) {
+	if (c->parked) {
+		/* Idle for reuse_idle seconds: send QUIT. */
+		sc_unpark(c);
+		sc_enter(c, SC_STATE_QUIT);
+	} else if (c->state == SC_STATE_MX) {
 		/* A failure found inside smtp_client_new(), reported now. */
 		sc_local_reply(&r, c->mx_error);
 		sc_fail_closed(c, &r, sc_errors[c->mx_error].reason, NULL);
@@ -1913,6 +1961,118 @@ sc_init_watchers(struct smtp_client *c)
 	c->read_w.data = c->write_w.data = c->timer.data = c->flush_w.data = c;
 }
 
+/*
+ * Connection reuse.  After a delivered message the owner's quit() parks
+ * the client, connection and all, instead of sending QUIT.  The next
+ * smtp_client_new() for the same domain takes it and starts with MAIL,
+ * which saves the TCP handshake, the greeting and EHLO.  A parked client
+ * closes when the server sends anything (a 421 or the end of the
+ * connection) and sends QUIT after cfg.reuse_idle seconds.  If the server
+ * closes it just as it is reused, before a reply to MAIL, the client
+ * starts over on a new connection, from the first MX host.
+ */
+static void
+sc_unpark(struct smtp_client *c)
+{
+	if (c->idle_prev != NULL)
+		c->idle_prev->idle_next = c->idle_next;
+	else
+		sc_idle = c->idle_next;
+	if (c->idle_next != NULL)
+		c->idle_next->idle_prev = c->idle_prev;
+	c->idle_prev = c->idle_next = NULL;
+	c->parked = 0;
+	sc_nidle--;
+}
+
+/* Park c if its connection can carry another transaction; 1 if parked. */
+static int
+sc_park(struct smtp_client *c)
+{
+	if (c->cfg.reuse_idle <= 0 || !c->end_ok || c->fd == -1 ||
+	    buf_avail(&c->in) > 0 || buf_avail(&c->out) > 0 ||
+	    sc_nidle >= SC_IDLE_MAX)
+		return 0;
+	c->cb = NULL;
+	c->arg = NULL;
+	sc_free_cmds(c);
+	c->data_queued = 0;
+	c->above_high_water = 0;
+	c->end_ok = 0;
+	c->parked = 1;
+	c->idle_prev = NULL;
+	c->idle_next = sc_idle;
+	if (sc_idle != NULL)
+		sc_idle->idle_prev = c;
+	sc_idle = c;
+	sc_nidle++;
+	ev_io_start(c->loop, &c->read_w);
+	sc_timer_arm(c, c->cfg.reuse_idle);
+	log_debug("session=%s parked mx=%s", c->id, c->target->host);
+	return 1;
+}
+
+/*
+ * Take a parked client for domain whose connection suits a message of
+ * size bytes, or return NULL.
+ */
+static struct smtp_client *
+sc_take(const char *domain, const struct smtp_client_config *cfg,
+    size_t size)
+{
+	struct smtp_client *c;
+
+	for (c = sc_idle; c != NULL; c = c->idle_next) {
+		if (c->cfg.port != cfg->port || c->cfg.tls_ctx != cfg->tls_ctx ||
+		    strcasecmp(c->domain, domain) != 0 ||
+		    strcmp(c->hostname, cfg->hostname) != 0)
+			continue;
+		if (c->ehlo.size && c->ehlo.size_max > 0 &&
+		    (unsigned long long)size > c->ehlo.size_max)
+			continue;
+		sc_unpark(c);
+		ev_timer_stop(c->loop, &c->timer);
+		return c;
+	}
+	return NULL;
+}
+
+/* Start a new transaction on a parked connection. */
+static void
+sc_reuse(struct smtp_client *c, const char *mail_from, size_t size,
+    int body_8bit, smtp_client_cb *cb, void *arg)
+{
+	unsigned char rnd[5];
+	char old_id[sizeof(c->id)];
+
+	memcpy(old_id, c->id, sizeof(old_id));
+	random_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(c->id, sizeof(c->id), rnd, sizeof(rnd));
+	free(c->mail_from);
+	c->mail_from = xstrdup(mail_from);
+	c->size = size;
+	c->body_8bit = body_8bit;
+	c->want_smtputf8 = c->sent_smtputf8 = 0;
+	c->cb = cb;
+	c->arg = arg;
+	c->all_5xx = 1;
+	free(c->last_5xx);
+	free(c->last_4xx);
+	free(c->last_local);
+	c->last_5xx = c->last_4xx = c->last_local = NULL;
+	memcpy(c->body_tail, "\r\n", 2);
+	/* A connection lost before MAIL's reply starts over at the first host. */
+	c->next_target = 0;
+	c->reused = 1;
+	c->reuse_start = 1;
+	/* A state before MAIL: RCPTs queue, and trouble tries the next host. */
+	sc_set_state(c, SC_STATE_EHLO);
+	sc_timer_arm(c, c->cfg.command_timeout);
+	ev_prepare_start(c->loop, &c->flush_w);
+	log_debug("session=%s domain=%s reuses the connection of session=%s "
+	    "mx=%s", c->id, c->domain, old_id, c->target->host);
+}
+
 struct smtp_client *
 smtp_client_new(struct ev_loop *loop, struct dns_ctx *dns,
     const struct smtp_client_config *cfg, const char *domain,
@@ -1924,6 +2084,10 @@ smtp_client_new(struct ev_loop *loop, struct dns_ctx *dns,
 	char log_from[LOG_ADDR_MAX];
 
 	sc_check_address(mail_from);
+	if (cfg->reuse_idle > 0 && (c = sc_take(domain, cfg, size)) != NULL) {
+		sc_reuse(c, mail_from, size, body_8bit, cb, arg);
+		return c;
+	}
 	c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
 	c->dns = dns;
@@ -2054,6 +2218,8 @@ smtp_client_quit(struct smtp_client *c)
 
 	if (c->state == SC_STATE_QUIT || c->dead)
 		fatal_invariant("smtp_client_quit on a closing client");
+	if (c->state == SC_STATE_DONE && sc_park(c))
+		return;
 	if (!idle) {
 		sc_release(c, "quit");
 		return;

@@ -73,6 +73,12 @@ struct smtp_client_config {
 	SSL_CTX		*tls_ctx;	/* from tls_client_ctx_new(); NULL: no
 					   STARTTLS.  Each client holds a
 					   reference of its own. */
+	/*
+	 * Seconds a connection stays open after a delivered message, for
+	 * the next transaction to the same domain; 0 (the default) closes
+	 * it with QUIT at once.
+	 */
+	double		 reuse_idle;
 };
 
 /* Bytes that one smtp_client_write() may add beyond the high-water mark. */

@@ -1167,6 +1167,133 @@ test_session_rcpt_before_ready(void)
 	}
 }
 
+/* One delivered message on o: RCPT, DATA, a short body and the dot. */
+static void
+deliver_one(struct owner *o, size_t first_event)
+{
+	static const char body[] = "Subject: hi\r\n\r\nbody\r\n";
+
+	smtp_client_rcpt(o->client, "alice@mailbox.example");
+	CHECK(wait_events(o, first_event + 2));
+	CHECK_INT(o->events[first_event], SMTP_CLIENT_READY);
+	CHECK_INT(o->events[first_event + 1], SMTP_CLIENT_RCPT);
+	smtp_client_data(o->client);
+	CHECK(wait_events(o, first_event + 3));
+	CHECK_INT(o->replies[first_event + 2].code, 354);
+	smtp_client_write(o->client, body, sizeof(body) - 1);
+	smtp_client_end(o->client);
+	CHECK(wait_events(o, first_event + 4));
+	CHECK_INT(o->events[first_event + 3], SMTP_CLIENT_END);
+	CHECK_INT(o->replies[first_event + 3].code, 250);
+}
+
+/*
+ * With reuse_idle, a second transaction to the same domain goes over the
+ * connection of the first: one connection, one EHLO, two MAILs, and QUIT
+ * once the connection has been idle for reuse_idle seconds.
+ */
+static void
+test_session_reuse_connection(void)
+{
+	static const struct mock_step steps[] = {
+		{ "EHLO", ehlo_full, 0 },
+		{ "MAIL FROM:", "250 ok\r\n", 0 },
+		{ "RCPT TO:<alice@", "250 ok\r\n", 0 },
+		{ "DATA", "354 go\r\n", 0 },
+		{ ".", "250 queued 1\r\n", 0 },
+		{ "MAIL FROM:", "250 ok\r\n", 0 },
+		{ "RCPT TO:<alice@", "250 ok\r\n", 0 },
+		{ "DATA", "354 go\r\n", 0 },
+		{ ".", "250 queued 2\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 },
+	};
+	struct smtp_client_config cfg = test_config();
+	struct owner o1 = { 0 }, o2 = { 0 };
+	struct mock m;
+	const char *p;
+	int mails = 0;
+
+	cfg.reuse_idle = 0.3;
+	if (mock_start(&m, "127.0.0.1", "220 mx1.test.example\r\n", steps,
+	    10) == -1) {
+		CHECK(0);
+		return;
+	}
+	start_client(&o1, &cfg, "one.test.example", 0, 0);
+	deliver_one(&o1, 0);
+	smtp_client_quit(o1.client);
+	start_client(&o2, &cfg, "one.test.example", 0, 0);
+	CHECK_INT(o2.called_in_new, 0);
+	deliver_one(&o2, 0);
+	CHECK_STR(o2.replies[3].text, "queued 2");
+	smtp_client_quit(o2.client);
+	CHECK(run_until(mock_eof, &m, 5.0));
+	CHECK_INT(m.connections, 1);
+	CHECK_INT(m.mismatch, 0);
+	for (p = m.rx; (p = strstr(p, "MAIL FROM:")) != NULL; p++)
+		mails++;
+	CHECK_INT(mails, 2);
+	CHECK(strstr(m.rx, "QUIT\r\n") != NULL);
+	mock_stop(&m);
+}
+
+/*
+ * A parked connection that the server closes is not reused; one that it
+ * closes just as it is reused (before the reply to MAIL) makes the client
+ * start over on a new connection, and the owner sees READY as usual.
+ */
+static void
+test_session_reuse_after_close(void)
+{
+	static const struct mock_step steps[] = {
+		{ "EHLO", ehlo_full, 0 },
+		{ "MAIL FROM:", "250 ok\r\n", 0 },
+		{ "RCPT TO:<alice@", "250 ok\r\n", 0 },
+		{ "DATA", "354 go\r\n", 0 },
+		{ ".", "250 queued 1\r\n", 0 },
+		{ "EHLO", ehlo_full, 0 },
+		{ "MAIL FROM:", "250 ok\r\n", 0 },
+		{ "RCPT TO:<alice@", "250 ok\r\n", 0 },
+		{ "DATA", "354 go\r\n", 0 },
+		{ ".", "250 queued 2\r\n", 0 },
+		{ "EHLO", ehlo_full, 0 },
+		{ "MAIL FROM:", "250 ok\r\n", 0 },
+		{ "RCPT TO:<alice@", "250 ok\r\n", 0 },
+		{ "DATA", "354 go\r\n", 0 },
+		{ ".", "250 queued 3\r\n", 0 },
+		{ "QUIT", "221 bye\r\n", 0 },
+	};
+	struct smtp_client_config cfg = test_config();
+	struct owner o1 = { 0 }, o2 = { 0 }, o3 = { 0 };
+	struct mock m;
+
+	cfg.reuse_idle = 5.0;
+	if (mock_start(&m, "127.0.0.1", "220 mx1.test.example\r\n", steps,
+	    16) == -1) {
+		CHECK(0);
+		return;
+	}
+	start_client(&o1, &cfg, "one.test.example", 0, 0);
+	deliver_one(&o1, 0);
+	smtp_client_quit(o1.client);
+	/* The server ends the idle connection; the loop notices. */
+	mock_on_eof(&m);
+	run_until(never, NULL, 0.2);
+	start_client(&o2, &cfg, "one.test.example", 0, 0);
+	deliver_one(&o2, 0);
+	CHECK_INT(m.connections, 2);
+	smtp_client_quit(o2.client);
+	/* Closed again, and reused before the loop can notice. */
+	mock_on_eof(&m);
+	start_client(&o3, &cfg, "one.test.example", 0, 0);
+	deliver_one(&o3, 0);
+	CHECK_STR(o3.replies[3].text, "queued 3");
+	CHECK_INT(m.connections, 3);
+	CHECK_INT(m.mismatch, 0);
+	smtp_client_abort(o3.client);
+	mock_stop(&m);
+}
+
 static void
 test_session_no_pipelining(void)
 {
@@ -2699,6 +2826,8 @@ main(void)
 	RUN(test_session_pipelined_rcpts);
 	RUN(test_session_no_pipelining);
 	RUN(test_session_rcpt_before_ready);
+	RUN(test_session_reuse_connection);
+	RUN(test_session_reuse_after_close);
 	RUN(test_session_4xx_greeting_then_next);
 	RUN(test_session_refused_then_next);
 	RUN(test_session_all_hosts_5xx);
