@@ -307,6 +307,7 @@ struct smtp_client {
 	int			 parked;	/* idle, owned by no one */
 	int			 reuse_start;	/* MAIL is due from the loop */
 	int			 reused;	/* no reply yet since reuse */
+	int			 reuse_mail;	/* MAIL went over a reused connection */
 };
 
 /* Idle connections, most recently parked first. */
@@ -1118,6 +1119,7 @@ sc_try_next(struct smtp_client *c, const struct smtp_reply *r,
 	sc_log_host_failed(c, r, detail);
 	sc_record_host_failure(c, r);
 	sc_close_conn(c);
+	c->reused = c->reuse_mail = 0;	/* the next connection is new */
 	sc_connect_next(c);
 }
 
@@ -1172,7 +1174,7 @@ sc_trouble(struct smtp_client *c, enum sc_error err, const char *detail)
 			 * The idle connection was closed under MAIL: start
 			 * over on a new one, commands and all.
 			 */
-			c->reused = 0;
+			c->reused = c->reuse_mail = 0;
 			c->cmd_sent = c->cmd_head;
 			sc_try_next(c, &r, detail);
 			break;
@@ -1491,6 +1493,17 @@ sc_reply_mail(struct smtp_client *c, const struct smtp_reply *r)
 {
 	char extra[120];
 
+	if (r->code / 100 == 4 && c->reuse_mail) {
+		/*
+		 * A server may limit the messages per connection and refuse
+		 * MAIL with a 4xx on a reused one: start over on a new one.
+		 */
+		c->reuse_mail = 0;
+		c->cmd_sent = c->cmd_head;
+		sc_try_next(c, r, "MAIL refused on a reused connection");
+		return;
+	}
+	c->reuse_mail = 0;
 	if (r->code / 100 != 2) {
 		sc_fail_connected(c, r, "mail-rejected");
 		return;
@@ -2064,6 +2077,7 @@ sc_reuse(struct smtp_client *c, const char *mail_from, size_t size,
 	/* A connection lost before MAIL's reply starts over at the first host. */
 	c->next_target = 0;
 	c->reused = 1;
+	c->reuse_mail = 1;
 	c->reuse_start = 1;
 	/* A state before MAIL: RCPTs queue, and trouble tries the next host. */
 	sc_set_state(c, SC_STATE_EHLO);

@@ -1294,6 +1294,47 @@ test_session_reuse_after_close(void)
 	mock_stop(&m);
 }
 
+/* A 4xx to MAIL on a reused connection: start over on a new one. */
+static void
+test_session_reuse_mail_refused(void)
+{
+	static const struct mock_step steps[] = {
+		{ "EHLO", ehlo_full, 0 },
+		{ "MAIL FROM:", "250 ok\r\n", 0 },
+		{ "RCPT TO:<alice@", "250 ok\r\n", 0 },
+		{ "DATA", "354 go\r\n", 0 },
+		{ ".", "250 queued 1\r\n", 0 },
+		{ "MAIL FROM:", "421 4.7.0 one message per connection\r\n", 0 },
+		/* Pipelined behind MAIL; the server then closes, as after 421. */
+		{ "RCPT TO:<alice@", MOCK_CLOSE, 0 },
+		{ "EHLO", ehlo_full, 0 },
+		{ "MAIL FROM:", "250 ok\r\n", 0 },
+		{ "RCPT TO:<alice@", "250 ok\r\n", 0 },
+		{ "DATA", "354 go\r\n", 0 },
+		{ ".", "250 queued 2\r\n", 0 },
+	};
+	struct smtp_client_config cfg = test_config();
+	struct owner o1 = { 0 }, o2 = { 0 };
+	struct mock m;
+
+	cfg.reuse_idle = 5.0;
+	if (mock_start(&m, "127.0.0.1", "220 mx1.test.example\r\n", steps,
+	    12) == -1) {
+		CHECK(0);
+		return;
+	}
+	start_client(&o1, &cfg, "one.test.example", 0, 0);
+	deliver_one(&o1, 0);
+	smtp_client_quit(o1.client);
+	start_client(&o2, &cfg, "one.test.example", 0, 0);
+	deliver_one(&o2, 0);
+	CHECK_STR(o2.replies[3].text, "queued 2");
+	CHECK_INT(m.connections, 2);
+	CHECK_INT(m.mismatch, 0);
+	smtp_client_abort(o2.client);
+	mock_stop(&m);
+}
+
 static void
 test_session_no_pipelining(void)
 {
@@ -2828,6 +2869,7 @@ main(void)
 	RUN(test_session_rcpt_before_ready);
 	RUN(test_session_reuse_connection);
 	RUN(test_session_reuse_after_close);
+	RUN(test_session_reuse_mail_refused);
 	RUN(test_session_4xx_greeting_then_next);
 	RUN(test_session_refused_then_next);
 	RUN(test_session_all_hosts_5xx);
