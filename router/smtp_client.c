@@ -125,6 +125,8 @@
 #define SC_BODY_BATCH			(16 * 1024)
 /* Idle connections kept for reuse per process. */
 #define SC_IDLE_MAX			64
+/* Seconds for the reply to MAIL on a reused connection; then a new one. */
+#define SC_REUSE_MAIL_TIMEOUT		10.
 #define SC_INPUT_CAP			8192	/* replies are read line by line */
 #define SC_NAME_MAX			256
 
@@ -1493,10 +1495,11 @@ sc_reply_mail(struct smtp_client *c, const struct smtp_reply *r)
 {
 	char extra[120];
 
-	if (r->code / 100 == 4 && c->reuse_mail) {
+	if (r->code / 100 != 2 && c->reuse_mail) {
 		/*
 		 * A server may limit the messages per connection and refuse
-		 * MAIL with a 4xx on a reused one: start over on a new one.
+		 * MAIL on a reused one, with a 4xx or even a 5xx: start over
+		 * on a new connection, whose answer is the one that counts.
 		 */
 		c->reuse_mail = 0;
 		c->cmd_sent = c->cmd_head;
@@ -1806,6 +1809,10 @@ sc_on_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 		/* From the loop: MAIL's checks may report a failure. */
 		c->reuse_start = 0;
 		sc_begin_mail(c);
+		/* A stalled reused connection is given up on sooner. */
+		if (!c->dead && c->state == SC_STATE_MAIL &&
+		    c->cfg.command_timeout > SC_REUSE_MAIL_TIMEOUT)
+			sc_timer_arm(c, SC_REUSE_MAIL_TIMEOUT);
 	}
 	if (!c->dead && c->fd != -1)
 		sc_flush(c);

@@ -1294,17 +1294,35 @@ test_session_reuse_after_close(void)
 	mock_stop(&m);
 }
 
-/* A 4xx to MAIL on a reused connection: start over on a new one. */
+static void reuse_mail_refused(const char *);
+
+/*
+ * A 4xx or 5xx to MAIL on a reused connection (a limit of messages per
+ * connection): start over on a new one, whose answer counts.
+ */
 static void
 test_session_reuse_mail_refused(void)
 {
-	static const struct mock_step steps[] = {
+	static const char *const refusals[] = {
+		"421 4.7.0 one message per connection\r\n",
+		"550 5.7.1 one message per connection\r\n",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+		reuse_mail_refused(refusals[i]);
+}
+
+static void
+reuse_mail_refused(const char *refusal)
+{
+	const struct mock_step steps[] = {
 		{ "EHLO", ehlo_full, 0 },
 		{ "MAIL FROM:", "250 ok\r\n", 0 },
 		{ "RCPT TO:<alice@", "250 ok\r\n", 0 },
 		{ "DATA", "354 go\r\n", 0 },
 		{ ".", "250 queued 1\r\n", 0 },
-		{ "MAIL FROM:", "421 4.7.0 one message per connection\r\n", 0 },
+		{ "MAIL FROM:", refusal, 0 },
 		/* Pipelined behind MAIL; the server then closes, as after 421. */
 		{ "RCPT TO:<alice@", MOCK_CLOSE, 0 },
 		{ "EHLO", ehlo_full, 0 },
