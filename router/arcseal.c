@@ -188,27 +188,25 @@ void
 arc_seal_input_init(struct arc_seal_input *in)
 {
 	memset(in, 0, sizeof(*in));
-	msghdr_init(&in->hdr);
 	dkim_body_hash_init(&in->body, DKIM_CANON_RELAXED, 0, 0);
 }
 
 void
-arc_seal_input_update(struct arc_seal_input *in, const char *p, size_t len)
+arc_seal_input_update(struct arc_seal_input *in,
+    const struct msghdr_section *hdr, const char *p, size_t len)
 {
-	size_t n;
+	uint64_t start = in->bytes, body;
+	size_t skip;
 
-	if (in->finished)
+	in->bytes += len;
+	if (in->finished || !msghdr_done(hdr))
 		return;
-	if (!in->in_body) {
-		n = msghdr_update(&in->hdr, p, len);
-		if (n == len && !msghdr_done(&in->hdr))
-			return;
-		in->in_body = 1;
-		p += n;
-		len -= n;
-	}
-	if (len > 0)
-		dkim_body_hash_update(&in->body, p, len);
+	/* Hash only the bytes past the empty line that ends the header. */
+	body = msghdr_body_offset(hdr);
+	if (in->bytes <= body)
+		return;
+	skip = body > start ? (size_t)(body - start) : 0;
+	dkim_body_hash_update(&in->body, p + skip, len - skip);
 }
 
 static void
@@ -217,8 +215,6 @@ arc_seal_input_finish(struct arc_seal_input *in)
 	if (in->finished)
 		return;
 	in->finished = 1;
-	if (!in->in_body)
-		msghdr_finish(&in->hdr);
 	dkim_body_hash_final(&in->body);
 }
 
@@ -227,7 +223,6 @@ arc_seal_input_free(struct arc_seal_input *in)
 {
 	if (!in->finished)
 		dkim_body_hash_clear(&in->body);
-	msghdr_free(&in->hdr);
 	in->finished = 1;
 }
 
@@ -355,10 +350,10 @@ arc_seal_copies(const struct msghdr_section *hdr, const char *name)
  * up), then the new field itself.  Returns 0, or -1 when f is full.
  */
 static int
-arc_seal_ams(const struct arc_sealer *s, struct arc_seal_input *in,
-    unsigned inst, time_t now, struct buf *f, unsigned char *digest)
+arc_seal_ams(const struct arc_sealer *s, const struct arc_seal_input *in,
+    const struct msghdr_section *hdr, unsigned inst, time_t now,
+    struct buf *f, unsigned char *digest)
 {
-	const struct msghdr_section *hdr = &in->hdr;
 	const char *name, *raw;
 	char bh64[(DKIM_HASH_LEN + 2) / 3 * 4 + 1];
 	size_t k, len, at, line, start = f->len, names = 0;
@@ -410,7 +405,7 @@ arc_seal_ams(const struct arc_sealer *s, struct arc_seal_input *in,
 
 int
 arc_seal(const struct arc_sealer *s, struct arc_seal_input *in,
-    const char *authres, size_t authres_len, enum arc_result chain,
+    const struct msghdr_section *hdr, const char *authres, size_t authres_len, enum arc_result chain,
     time_t now, struct buf *out, const char **skip_reason)
 {
 	static const char prefix[] = "Authentication-Results:";
@@ -424,7 +419,7 @@ arc_seal(const struct arc_sealer *s, struct arc_seal_input *in,
 	int broken, bad = 0;
 
 	arc_seal_input_finish(in);
-	if (msghdr_overflow(&in->hdr)) {
+	if (msghdr_overflow(hdr)) {
 		*skip_reason = "header section too large to seal";
 		return -1;
 	}
@@ -434,7 +429,7 @@ arc_seal(const struct arc_sealer *s, struct arc_seal_input *in,
 		return -1;
 	}
 	memset(sets, 0, sizeof(sets));
-	n = arc_seal_collect(&in->hdr, sets, &broken);
+	n = arc_seal_collect(hdr, sets, &broken);
 	if (n >= ARC_INSTANCE_MAX) {
 		*skip_reason = "the chain has 50 ARC sets already";
 		return -1;
@@ -458,7 +453,7 @@ arc_seal(const struct arc_sealer *s, struct arc_seal_input *in,
 	bad |= buf_append(&f, authres + sizeof(prefix) - 1,
 	    authres_len - (sizeof(prefix) - 1));
 	ams_off = f.len;
-	if (bad || arc_seal_ams(s, in, n + 1, now, &f, digest) < 0 ||
+	if (bad || arc_seal_ams(s, in, hdr, n + 1, now, &f, digest) < 0 ||
 	    arc_seal_sign(s, digest, &f) < 0)
 		goto fail;
 	as_off = f.len;
@@ -467,7 +462,7 @@ arc_seal(const struct arc_sealer *s, struct arc_seal_input *in,
 	/* Section 5.1.2: a failed chain's seal covers only its own set. */
 	for (j = 1; j <= n && strcmp(cv, "fail") != 0; j++)
 		for (k = SEAL_AAR; k <= SEAL_AS; k++) {
-			raw = msghdr_raw(&in->hdr, sets[j].field[k], &len);
+			raw = msghdr_raw(hdr, sets[j].field[k], &len);
 			dkim_canon_header(&h, DKIM_CANON_RELAXED, raw, len,
 			    0, 0, 0);
 		}

@@ -19,8 +19,9 @@
  *   arc_seal()                after the last byte: writes the set
  *   arc_seal_input_free()
  *
- * The input keeps the header section (bounded as in msghdr.h) and one
- * running body hash; it never keeps the body.
+ * The header section is the one the DKIM verifier collects for the same
+ * message (bounded as in msghdr.h), so it is not stored twice.  The
+ * input itself keeps one running body hash and never the body.
  */
 #ifndef ROUTER_ARCSEAL_H
 #define ROUTER_ARCSEAL_H
@@ -53,21 +54,25 @@ int		 arc_seal_dns_name(const char *s);
 const char	*arc_sealer_domain(const struct arc_sealer *);
 
 struct arc_seal_input {
-	struct msghdr_section	 hdr;
 	struct dkim_body_hash	 body;		/* relaxed, the whole body */
-	int			 in_body;
+	uint64_t		 bytes;		/* message bytes fed so far */
 	int			 finished;
 };
 
 void		 arc_seal_input_init(struct arc_seal_input *);
-/* Plain message bytes with CRLF line ends and dot-stuffing removed. */
-void		 arc_seal_input_update(struct arc_seal_input *, const char *,
-		    size_t);
+/*
+ * Feed plain message bytes (CRLF line ends, dot-stuffing removed).  hdr
+ * is the header section collected from the same bytes, and must already
+ * have been fed these: its end tells where the body starts.
+ */
+void		 arc_seal_input_update(struct arc_seal_input *,
+		    const struct msghdr_section *hdr, const char *, size_t);
 void		 arc_seal_input_free(struct arc_seal_input *);
 
 /*
  * Append the new ARC set for the message fed to in (which is finished
- * by this call) to out, each field ending in CRLF.  authres is the
+ * by this call) to out, each field ending in CRLF.  hdr is its complete
+ * header section.  authres is the
  * relay's whole Authentication-Results field ("Authentication-Results:
  * id; ..." with its CRLF); its value becomes the value of the new
  * ARC-Authentication-Results after "i=N; ".  chain is the result of
@@ -81,6 +86,7 @@ void		 arc_seal_input_free(struct arc_seal_input *);
  * limits of msghdr.h, or signing failed.
  */
 int		 arc_seal(const struct arc_sealer *, struct arc_seal_input *in,
+		    const struct msghdr_section *hdr,
 		    const char *authres, size_t authres_len,
 		    enum arc_result chain, time_t now, struct buf *out,
 		    const char **skip_reason);

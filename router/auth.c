@@ -337,18 +337,19 @@ auth_header(const struct auth_txn *t, char *out, size_t outsz)
 int
 auth_seal(struct auth_txn *t, struct buf *out, const char **skip_reason)
 {
-	char hdr[AUTH_HEADER_MAX];
+	char results[AUTH_HEADER_MAX];
 	size_t n;
 
 	if (t->ctx->policy.sealer == NULL || t->seal == NULL)
 		return 0;
 	if (!t->decided || t->verdict.reject)
 		fatal_invariant("ARC seal before an accepting verdict");
-	if ((n = auth_header_all(t, hdr, sizeof(hdr))) == 0) {
+	if ((n = auth_header_all(t, results, sizeof(results))) == 0) {
 		*skip_reason = "results do not fit a header field";
 		return -1;
 	}
-	if (arc_seal(t->ctx->policy.sealer, t->seal, hdr, n,
+	if (arc_seal(t->ctx->policy.sealer, t->seal,
+	    dkim_verifier_header(t->dkim), results, n,
 	    t->arc_ran ? t->arc_res.result : ARC_NONE, time(NULL), out,
 	    skip_reason) < 0)
 		return -1;
@@ -376,7 +377,8 @@ auth_feed(struct auth_txn *t, const char *data, size_t len)
 	dkim_verifier_update(t->dkim, data, len);
 	arc_verifier_update(t->arc, data, len);
 	if (t->seal != NULL)
-		arc_seal_input_update(t->seal, data, len);
+		arc_seal_input_update(t->seal, dkim_verifier_header(t->dkim),
+		    data, len);
 }
 
 void
@@ -485,10 +487,11 @@ auth_arc_vouches(const struct auth_txn *t, int dmarc_only)
 }
 
 /*
- * Non-zero when a DNS failure left open a result that could have let
- * the message through: a DKIM signature or SPF check ended in temperror
- * (with aligned set, only for a domain aligned with the From domain, RFC
- * 7489 section 3.1), or a trusted sealer's chain failed on a key lookup.
+ * Return non-zero when a DNS failure left open a result that could have
+ * let the message through.  That is a DKIM signature or SPF check that
+ * ended in temperror, or a trusted sealer's chain that failed on a key
+ * lookup.  With aligned set, only domains aligned with the From domain
+ * count (RFC 7489 section 3.1).
  */
 static int
 auth_dns_doubt(const struct auth_txn *t, int aligned)
