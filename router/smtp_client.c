@@ -1497,9 +1497,9 @@ sc_reply_mail(struct smtp_client *c, const struct smtp_reply *r)
 
 	if (r->code / 100 != 2 && c->reuse_mail) {
 		/*
-		 * A server may limit the messages per connection and refuse
-		 * MAIL on a reused one, with a 4xx or even a 5xx: start over
-		 * on a new connection, whose answer is the one that counts.
+		 * A server may limit the messages per connection and reject
+		 * MAIL on a reused one with a 4xx or even a 5xx.  Start over
+		 * on a new connection, and report the reply given there.
 		 */
 		c->reuse_mail = 0;
 		c->cmd_sent = c->cmd_head;

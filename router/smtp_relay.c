@@ -304,7 +304,7 @@ sess_rcpt_forward(struct smtp_session *s, const char *const *dsts,
 			 * The client sends it right behind MAIL when the
 			 * server offers PIPELINING, saving a round trip.  A
 			 * UTF-8 address waits for READY, because only the
-			 * EHLO reply tells whether SMTPUTF8 is there.
+			 * EHLO reply shows whether SMTPUTF8 is offered.
 			 */
 			if (!idn_has_utf8(op->dst) &&
 			    !idn_has_utf8(s->sender_fwd)) {
@@ -649,11 +649,14 @@ static void
 sess_auth_done(void *arg, const struct auth_verdict *v)
 {
 	struct smtp_session *s = arg;
+	const char *verdict = "accept";
 
+	if (v->reject)
+		verdict = v->code >= 500 ? "reject" : "defer";
 	/* An accepted message's results go on its event=message line. */
 	log_msg(v->reject ? LOG_LVL_INFO : LOG_LVL_DEBUG,
 	    "sid=%s event=authentication %s verdict=%s", s->id, v->summary,
-	    !v->reject ? "accept" : v->code >= 500 ? "reject" : "defer");
+	    verdict);
 	snprintf(s->auth_summary, sizeof(s->auth_summary), " %s", v->summary);
 	if (v->reject) {
 		sess_reply(s, v->code, v->enhanced, "%s", v->text);

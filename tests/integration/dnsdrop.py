@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A mock resolver for DNS timeouts: it passes UDP queries on to the test
 NSD and relays the answers, except for names that contain one of the given
-strings, which it never answers.  NSD answers every query it gets, so a
+strings, which get no reply.  NSD replies to every query it gets, so a
 lookup that times out needs this mock in front of it.
 
     dnsdrop.py LISTEN_PORT NSD_PORT STRING...

@@ -293,9 +293,9 @@ def test_forged_results_of_this_relay_removed(env, router):
 
 @pytest.fixture(scope="module")
 def dropping_router(env):
-    """A router whose resolver never answers for the DKIM key of
+    """A router whose resolver never replies for the DKIM key of
     signed.auth.example.  The resolver is tests/integration/dnsdrop.py, a
-    mock: NSD answers every query, so a timeout needs a stand-in."""
+    mock, because NSD replies to every query and cannot time out."""
     port = harness.free_port(udp=True)
     mock = harness.Service("dnsdrop", [harness.PYTHON, os.path.join(
         os.path.dirname(__file__), "dnsdrop.py"), str(port), str(env.nsd.port),
@@ -304,7 +304,8 @@ def dropping_router(env):
     env.services.append(mock)
     deadline = time.monotonic() + 10
     while "listening on" not in mock.log_text():
-        assert mock.running() and time.monotonic() < deadline, mock.log_text()
+        assert mock.running(), mock.log_text()
+        assert time.monotonic() < deadline, mock.log_text()
         time.sleep(0.05)
     router = start_router(env, "router-dnsdrop", resolver_port=port)
     yield router
@@ -313,7 +314,7 @@ def dropping_router(env):
 
 def test_dns_timeout_on_aligned_key_is_temporary(env, dropping_router):
     """p=reject and SPF fails, but the aligned DKIM key lookup timed out:
-    the signature might pass later, so the answer is 451 4.4.3 (RFC 3463
+    the signature might pass later, so the reply is 451 4.4.3 (RFC 3463
     X.4.3, directory server failure), never a permanent 550."""
     tok = token()
     sender = "ceo@signed.auth.example"

@@ -287,8 +287,8 @@ def small_budget_router(env):
 
 def test_hold_memory_budget(env, small_budget_router):
     """While one held message takes most of --hold-memory, a second one
-    that would pass it gets 452 4.3.1 (RFC 3463: mail system full) and
-    is not delivered; the first completes, the budget comes back, and a
+    that would pass it gets 452 4.3.1 (RFC 3463: mail system full) and is
+    not delivered.  The first completes and gives its bytes back, so a
     later message of the same size is delivered."""
     sender = "news@none.auth.example"
     body = (b"0123456789" * 7 + b"\r\n") * 1700     # 122,400 bytes

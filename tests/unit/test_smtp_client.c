@@ -1238,9 +1238,9 @@ test_session_reuse_connection(void)
 }
 
 /*
- * A parked connection that the server closes is not reused; one that it
- * closes just as it is reused (before the reply to MAIL) makes the client
- * start over on a new connection, and the owner sees READY as usual.
+ * A parked connection that the server closes is not reused.  When the
+ * server closes it just as it is reused, before the reply to MAIL, the
+ * client starts over on a new connection and the owner sees READY.
  */
 static void
 test_session_reuse_after_close(void)
@@ -1297,8 +1297,8 @@ test_session_reuse_after_close(void)
 static void reuse_mail_refused(const char *);
 
 /*
- * A 4xx or 5xx to MAIL on a reused connection (a limit of messages per
- * connection): start over on a new one, whose answer counts.
+ * A 4xx or 5xx to MAIL on a reused connection, as from a server that
+ * limits messages per connection: the client starts over on a new one.
  */
 static void
 test_session_reuse_mail_refused(void)
